@@ -1,0 +1,35 @@
+# Two commands: `make dev` runs the whole system, `make test` runs the suite.
+# Everything is installed from PyPI into .venv by uv (itself bootstrapped into .tools).
+PYTHON ?= python3
+UV := .tools/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install dev test test-fast bench lint clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock libs/common/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --all-packages --locked --python $(PYTHON)
+	touch $@
+
+install: $(VENV)/.installed
+
+dev: install
+	$(VENV)/bin/mintrace dev
+
+test: install
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+
+test-fast: install
+	$(VENV)/bin/python -m pytest -q -m "not e2e"
+
+bench: install
+	$(VENV)/bin/python bench/pipeline.py
+
+clean:
+	rm -rf .venv .tools .dev .pytest_cache

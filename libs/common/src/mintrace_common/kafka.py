@@ -1,0 +1,188 @@
+"""Broker factory and the batch stage every consuming service is built from.
+
+Delivery is at-least-once: a batch's offsets are committed only after every output it produced
+has been acknowledged by the broker; a failure before that rewinds the partitions and the batch
+is redelivered, so consumers must be idempotent. A message that can never be processed (does not
+decode, or fails the business function on its own with a non-transient error) goes to
+`<topic>.dlq` with the error attached instead of blocking its partition.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import asyncpg
+from aiokafka.errors import KafkaError
+from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from pydantic import BaseModel, ValidationError
+
+from . import telemetry
+from .metrics import METRICS
+from .models import DeadLetter
+from .settings import Settings
+from .topics import Topic
+
+M = TypeVar("M", bound=BaseModel)
+log = telemetry.get_logger(__name__)
+
+TRANSIENT = (KafkaError, OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
+             asyncpg.exceptions.InterfaceError, asyncpg.exceptions.SerializationError,
+             asyncpg.exceptions.DeadlockDetectedError)
+JSON = {"content-type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Emit:
+    """One output record. `trace_key` names the input (by Kafka key) whose trace it continues;
+    it defaults to `key`."""
+
+    topic: str
+    key: str
+    value: BaseModel
+    trace_key: str | None = None
+
+
+def create_broker(settings: Settings) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        linger_ms=settings.kafka_linger_ms,
+        acks="all",
+        log_level=logging.DEBUG,
+        graceful_timeout=20.0,
+    )
+
+
+async def _raw(_msg: Any) -> None:
+    # The stage decodes each record itself so that one bad record cannot fail its batch.
+    return None
+
+
+def _headers(record: Any) -> dict[str, str]:
+    return {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+
+
+def _key(record: Any) -> str | None:
+    k = record.key
+    return k.decode(errors="replace") if isinstance(k, bytes) else k
+
+
+async def publish_all(publishers: dict[str, Any], emits: Sequence[Emit],
+                      contexts: dict[str, Any] | None = None) -> None:
+    """Send every record, then wait until the broker has acknowledged all of them."""
+    futures = []
+    for e in emits:
+        ctx = (contexts or {}).get(e.trace_key or e.key)
+        futures.append(await publishers[e.topic].publish(
+            e.value.model_dump_json().encode(), key=e.key.encode(),
+            headers={**JSON, **telemetry.inject(ctx)}, no_confirm=True))
+    # The in-memory test broker delivers synchronously and hands back no future.
+    pending = [f for f in futures if f is not None]
+    if pending:
+        await asyncio.gather(*pending)
+
+
+def batch_stage(
+    router: KafkaRouter,
+    source: Topic,
+    *,
+    group: str,
+    outputs: Sequence[str],
+    max_records: int = 500,
+    after_publish: Callable[[list[Emit]], Awaitable[None]] | None = None,
+) -> Callable[[Callable[[list[M]], Awaitable[list[Emit]]]], Callable[[list[M]], Awaitable[list[Emit]]]]:
+    """Register `fn(batch) -> emits` as the consumer of `source` in consumer group `group`.
+
+    `fn` receives the decoded messages of one poll, in offset order per partition, and returns
+    the records to publish; it must be idempotent (a batch can be redelivered). It may raise a
+    TRANSIENT error to have the batch redelivered; any other error is narrowed down to the
+    offending messages, which go to the DLQ. `after_publish(emits)` runs once the broker has
+    acknowledged every output and before the offsets are committed (an outbox's "sent" mark).
+    """
+    publishers = {t: router.publisher(t, description=f"written by {group}") for t in outputs}
+    dlq = router.publisher(source.dlq, description=f"messages of {source.name} that {group} "
+                                                   "could never process")
+    tracer = telemetry.tracer()
+
+    def decorator(fn: Callable[[list[M]], Awaitable[list[Emit]]]):
+        async def dead_letter(record: Any, error: str) -> None:
+            METRICS.inc("dlq_total", topic=source.name)
+            log.warning("message.dead_lettered", topic=source.name, partition=record.partition,
+                        offset=record.offset, error=error[:500])
+            letter = DeadLetter(
+                source_topic=source.name, partition=record.partition, offset=record.offset,
+                key=_key(record), error=error[:4000], consumer_group=group,
+                value=(record.value or b"").decode(errors="replace"))
+            await dlq.publish(letter.model_dump_json().encode(), key=record.key,
+                              headers={**JSON, "mintrace-error": error[:200]})
+
+        async def consume(msg: KafkaMessage) -> None:
+            await _consume_batch(msg)
+
+        consume.__name__ = f"consume_{source.name.replace('.', '_')}"
+        router.subscriber(
+            source.name, group_id=group, batch=True, max_records=max_records,
+            batch_timeout_ms=100, ack_policy=AckPolicy.NACK_ON_ERROR, decoder=_raw,
+            auto_offset_reset="earliest", title=f"{group}:{source.name}",
+            description=f"{group} consumes {source.name} ({source.model.__name__})",
+        )(consume)
+
+        async def _consume_batch(msg: KafkaMessage) -> None:
+            raw = msg.raw_message
+            records = tuple(raw) if isinstance(raw, (list, tuple)) else (raw,)
+            started = asyncio.get_running_loop().time()
+            items: list[tuple[Any, M]] = []
+            for record in records:
+                try:
+                    items.append((record, source.model.model_validate_json(record.value or b"")))
+                except ValidationError as exc:
+                    await dead_letter(record, f"undecodable {source.model.__name__}: {exc}")
+            spans, contexts = [], {}
+            for record, _ in items:
+                span = tracer.start_span(f"{source.name} process", kind=SpanKind.CONSUMER,
+                                         context=telemetry.extract(_headers(record)),
+                                         attributes={"messaging.system": "kafka",
+                                                     "messaging.destination.name": source.name,
+                                                     "messaging.consumer.group.name": group,
+                                                     "messaging.kafka.message.key": _key(record) or ""})
+                spans.append(span)
+                contexts[_key(record)] = trace.set_span_in_context(span)
+            try:
+                emits = await _run(fn, items, dead_letter)
+                await publish_all(publishers, emits, contexts)
+                if after_publish is not None and emits:
+                    await after_publish(emits)
+            finally:
+                for span in spans:
+                    span.end()
+            METRICS.inc("processed_total", len(items), topic=source.name)
+            METRICS.observe("batch_seconds", asyncio.get_running_loop().time() - started,
+                            topic=source.name)
+
+        return fn
+
+    return decorator
+
+
+async def _run(fn, items, dead_letter) -> list[Emit]:
+    if not items:
+        return []
+    try:
+        return await fn([value for _, value in items])
+    except TRANSIENT:
+        raise
+    except Exception as exc:
+        if len(items) == 1:
+            await dead_letter(items[0][0], f"{type(exc).__name__}: {exc}")
+            return []
+        log.warning("batch.failed_isolating", error=repr(exc)[:300], size=len(items))
+    emits: list[Emit] = []
+    for item in items:
+        emits += await _run(fn, [item], dead_letter)
+    return emits

@@ -1,0 +1,75 @@
+"""Per-service metrics (Prometheus text format) and the /healthz, /readyz, /metrics listener."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.counters = {
+            "processed_total": Counter("mintrace_messages_processed_total",
+                                       "Messages processed", ["topic"]),
+            "dlq_total": Counter("mintrace_messages_dead_lettered_total",
+                                 "Messages sent to a DLQ", ["topic"]),
+            "received_total": Counter("mintrace_reports_received_total",
+                                      "Reports accepted by intake", []),
+            "rejected_total": Counter("mintrace_reports_rejected_total",
+                                      "Reports rejected", ["stage"]),
+        }
+        self.histograms = {
+            "batch_seconds": Histogram("mintrace_batch_seconds", "Time to process one batch",
+                                       ["topic"]),
+            "http_seconds": Histogram("mintrace_http_seconds", "HTTP request latency", ["route"]),
+        }
+
+    def inc(self, name: str, n: float = 1, **labels: str) -> None:
+        c = self.counters[name]
+        (c.labels(**labels) if labels else c).inc(n)
+
+    def observe(self, name: str, value: float, **labels: str) -> None:
+        h = self.histograms[name]
+        (h.labels(**labels) if labels else h).observe(value)
+
+
+METRICS = Metrics()
+
+Check = Callable[[], Awaitable[bool]]
+
+
+async def serve_health(host: str, port: int, ready: Check) -> asyncio.AbstractServer:
+    """A tiny HTTP listener: /healthz (process alive), /readyz (`ready()` true), /metrics."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), 5)
+            path = line.split(b" ")[1].decode() if line.count(b" ") >= 2 else "/"
+            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                pass
+            if path.startswith("/metrics"):
+                status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, generate_latest()
+            elif path.startswith("/readyz"):
+                ok = await _safe(ready)
+                status = "200 OK" if ok else "503 Service Unavailable"
+                ctype, body = "text/plain", b"ready\n" if ok else b"not ready\n"
+            elif path.startswith("/healthz"):
+                status, ctype, body = "200 OK", "text/plain", b"ok\n"
+            else:
+                status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
+            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
+                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+            await writer.drain()
+        except (asyncio.TimeoutError, ConnectionError, IndexError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, host, port)
+
+
+async def _safe(check: Check) -> bool:
+    try:
+        return await asyncio.wait_for(check(), 3)
+    except Exception:
+        return False

@@ -1,0 +1,80 @@
+"""The process shell every consuming service runs in: telemetry, broker, database pool,
+health/metrics listener and graceful shutdown on SIGTERM/SIGINT."""
+
+import asyncio
+from collections.abc import Callable
+
+import asyncpg
+from faststream import FastStream
+from faststream.kafka import KafkaBroker, KafkaRouter
+
+from . import db, telemetry
+from .kafka import create_broker
+from .metrics import serve_health
+from .settings import Settings
+
+
+class Resources:
+    """Process-wide resources, opened in the app's lifespan (never at import time)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("database pool used before the service started")
+        return self._pool
+
+    async def open(self) -> None:
+        self._pool = await db.create_pool(self.settings.database_url, self.settings.db_pool_min,
+                                          self.settings.db_pool_max)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+
+def create_service(settings: Settings, register: Callable[[KafkaRouter, Resources], None],
+                   broker: KafkaBroker | None = None) -> tuple[FastStream, Resources]:
+    """Compose a service: `register(router, resources)` declares its subscribers/publishers."""
+    telemetry.configure(settings)
+    resources = Resources(settings)
+    router = KafkaRouter()
+    register(router, resources)
+    broker = broker or create_broker(settings)
+    broker.include_router(router)
+    app = FastStream(broker)
+    log = telemetry.get_logger("service")
+    health: list[asyncio.AbstractServer] = []
+
+    async def ready() -> bool:
+        async with resources.pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+        return await broker.ping(timeout=2)
+
+    @app.on_startup
+    async def _open() -> None:
+        await resources.open()
+        if settings.metrics_port:
+            health.append(await serve_health("0.0.0.0", settings.metrics_port, ready))
+        log.info("service.starting", bootstrap=settings.kafka_bootstrap_servers)
+
+    @app.after_startup
+    async def _started() -> None:
+        log.info("service.started")
+
+    @app.after_shutdown
+    async def _close() -> None:
+        for server in health:
+            server.close()
+        await resources.close()
+        telemetry.shutdown()
+        log.info("service.stopped")
+
+    return app, resources
+
+
+def run(app: FastStream) -> None:
+    asyncio.run(app.run())

@@ -1,0 +1,93 @@
+"""Structured logs and traces. One report is one trace: context travels in Kafka headers."""
+
+import logging
+import sys
+from collections.abc import Mapping, MutableMapping
+
+import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from .settings import Settings
+
+_provider: TracerProvider | None = None
+
+
+def _add_trace_ids(_, __, event: MutableMapping) -> MutableMapping:
+    span = trace.get_current_span()
+    ctx = span.get_span_context()
+    if ctx.is_valid:
+        event["trace_id"] = format(ctx.trace_id, "032x")
+        event["span_id"] = format(ctx.span_id, "016x")
+    return event
+
+
+def configure_logging(service: str, level: str = "INFO", fmt: str = "auto") -> None:
+    console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+    renderer = structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _add_trace_ids,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format=f'{{"service": "{service}", "logger": "%(name)s", '
+                               f'"level": "%(levelname)s", "event": "%(message)s"}}')
+
+
+def configure_tracing(service: str, endpoint: str | None = None,
+                      extra: SpanProcessor | None = None) -> TracerProvider:
+    """Install the process-wide tracer provider once; spans go over OTLP/HTTP when an endpoint
+    is configured (OTEL_EXPORTER_OTLP_ENDPOINT) and to `extra` (tests) when given."""
+    global _provider
+    if _provider is None:
+        _provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        if endpoint:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            _provider.add_span_processor(
+                BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")))
+        trace.set_tracer_provider(_provider)
+    if extra is not None:
+        _provider.add_span_processor(extra)
+    return _provider
+
+
+def configure(settings: Settings) -> None:
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    configure_tracing(settings.service_name, settings.otel_exporter_otlp_endpoint)
+
+
+def shutdown() -> None:
+    if _provider is not None:
+        _provider.shutdown()
+
+
+def tracer():
+    return trace.get_tracer("mintrace")
+
+
+def extract(headers: Mapping[str, str]) -> otel_context.Context:
+    return propagate.extract(headers)
+
+
+def inject(ctx: otel_context.Context | None = None) -> dict[str, str]:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=ctx)
+    return carrier
+
+
+def get_logger(name: str | None = None):
+    return structlog.get_logger(name)

@@ -1,0 +1,82 @@
+"""The topic registry: every topic, its message model, the one service that writes it and who
+reads it. Topic creation, the Strimzi manifests and the subscribers all derive from this list."""
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from . import models as m
+from .provinces import NATIONAL, PROVINCES
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    model: type[BaseModel]
+    writer: str
+    readers: tuple[str, ...]
+    partitions: int = 6
+    key: str = "report_id"
+    retention_ms: int = 7 * DAY_MS
+    has_dlq: bool = field(default=False)
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}.dlq"
+
+
+RECEIVED = Topic("reports.received", m.ReceivedReport, "intake", ("validation",), 12, has_dlq=True)
+VALIDATED = Topic("reports.validated", m.ValidatedReport, "validation", ("license-matching",), 12,
+                  has_dlq=True)
+REJECTED = Topic("reports.rejected", m.RejectedReport, "validation", ("intake",), 6, has_dlq=True)
+LICENSED = Topic("reports.licensed", m.LicensedReport, "license-matching",
+                 ("provincial-routing", "intake"), 12, has_dlq=True)
+CANCELLED = Topic("reports.cancelled", m.ReportCancelled, "intake", ("license-matching",), 6,
+                  has_dlq=True)
+LICENCE_EVENTS = Topic("licence.events", m.LicenceEvent, "licensing-authority",
+                       ("license-matching",), 3, key="licence_number", retention_ms=-1,
+                       has_dlq=True)
+SUPERVISION_NATIONAL = Topic(f"supervision.{NATIONAL}", m.SupervisionRecord, "provincial-routing",
+                             ("supervisors:national", "alerting", "intake"), 12, has_dlq=True,
+                             retention_ms=30 * DAY_MS)
+ALERTS_NATIONAL = Topic(f"alerts.{NATIONAL}", m.Alert, "alerting",
+                        ("supervisors:national", "intake"), 6, key="alert_id", has_dlq=True,
+                        retention_ms=90 * DAY_MS)
+ROLLUP_NATIONAL = Topic("rollup.national", m.RollupSummary, "provincial-routing",
+                        ("supervisors:national",), 1, key="day", retention_ms=90 * DAY_MS)
+
+
+def supervision_topic(slug: str) -> str:
+    return f"supervision.{slug}"
+
+
+def alerts_topic(slug: str) -> str:
+    return f"alerts.{slug}"
+
+
+PROVINCE_SUPERVISION = tuple(
+    Topic(supervision_topic(p.slug), m.SupervisionRecord, "provincial-routing",
+          (f"supervisors:{p.slug}",), 3, retention_ms=30 * DAY_MS)
+    for p in PROVINCES
+)
+PROVINCE_ALERTS = tuple(
+    Topic(alerts_topic(p.slug), m.Alert, "alerting", (f"supervisors:{p.slug}",), 1,
+          key="alert_id", retention_ms=90 * DAY_MS)
+    for p in PROVINCES
+)
+
+TOPICS: tuple[Topic, ...] = (
+    RECEIVED, VALIDATED, REJECTED, LICENSED, CANCELLED, LICENCE_EVENTS,
+    SUPERVISION_NATIONAL, ALERTS_NATIONAL, ROLLUP_NATIONAL,
+    *PROVINCE_SUPERVISION, *PROVINCE_ALERTS,
+)
+BY_NAME: dict[str, Topic] = {t.name: t for t in TOPICS}
+
+
+def all_topic_names() -> list[tuple[str, int, int]]:
+    """(name, partitions, retention_ms) of every topic and every DLQ companion."""
+    out = [(t.name, t.partitions, t.retention_ms) for t in TOPICS]
+    out += [(t.dlq, 1, 30 * DAY_MS) for t in TOPICS if t.has_dlq]
+    return out

@@ -1,0 +1,1 @@
+"""mintrace operator CLI, dev stack and producer simulator."""

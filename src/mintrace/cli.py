@@ -1,0 +1,290 @@
+"""`mintrace`: run the dev stack and operate the system (migrations, topics, registry, keys)."""
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from mintrace_common.settings import Settings
+
+app = typer.Typer(help="mintrace — national tracking of critical-mineral transactions.",
+                  no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+registry_app = typer.Typer(help="Reference data: producers, facilities, licences, watchlist, prices.",
+                           no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for producers and supervisors.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(topics_app, name="topics")
+app.add_typer(registry_app, name="registry")
+app.add_typer(keys_app, name="keys")
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return Settings(service_name="mintrace-cli")
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending migrations to DATABASE_URL (creates the database if missing; idempotent)."""
+    from mintrace_common import db
+
+    url = _settings().database_url
+    try:
+        applied = asyncio.run(db.migrate(url))
+    except OSError as exc:
+        _fail(f"cannot reach PostgreSQL at {url}: {exc}")
+    console.print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every topic of the registry, DLQs included, on KAFKA_BOOTSTRAP_SERVERS."""
+    from mintrace_common.topics import all_topic_names
+
+    from .devstack import create_topics
+
+    s = _settings()
+    try:
+        n = asyncio.run(create_topics(s.kafka_bootstrap_servers))
+    except Exception as exc:
+        _fail(f"cannot create topics on {s.kafka_bootstrap_servers}: {exc}")
+    console.print(f"{n} topic(s) created, {len(all_topic_names())} in the registry")
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """Print the topic registry: name, partitions, writer, readers."""
+    from mintrace_common.topics import TOPICS
+
+    for t in TOPICS:
+        print(f"{t.name:32} {t.partitions:3}  {t.model.__name__:18} {t.writer:20} "
+              f"{', '.join(t.readers)}")
+
+
+@registry_app.command("load")
+def registry_load(file: Path = typer.Argument(..., help="Registry JSON document (SPEC §3); "
+                                                        "'-' for standard input.")) -> None:
+    """Upsert a registry document (idempotent)."""
+    from pydantic import ValidationError
+
+    from mintrace_common import db, registry
+    from mintrace_common.models import RegistryDocument
+
+    text = sys.stdin.read() if str(file) == "-" else _read(file)
+    try:
+        doc = RegistryDocument.model_validate_json(text)
+    except ValidationError as exc:
+        _fail(f"{file} is not a valid registry document:\n{exc}")
+
+    async def go():
+        conn = await db.connect(_settings().database_url)
+        try:
+            return await registry.load(conn, doc, source=f"file:{file}")
+        finally:
+            await conn.close()
+
+    counts = asyncio.run(go())
+    console.print(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@registry_app.command("demo")
+def registry_demo(out: Path = typer.Option(None, help="Write here instead of standard output")) -> None:
+    """Print the demo registry document (a starting point for a real one)."""
+    from . import demo
+
+    text = demo.registry().model_dump_json(indent=2)
+    if out:
+        out.write_text(text)
+    else:
+        print(text)
+
+
+def _read(file: Path) -> str:
+    try:
+        return file.read_text()
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc}")
+        raise
+
+
+@keys_app.command("issue")
+def keys_issue(producer: str = typer.Option(None, help="Producer USCC"),
+               supervisor: str = typer.Option(None, help="Province slug, or 'national'")) -> None:
+    """Issue an API key and print it once; only its hash is stored."""
+    from stdnum.cn import uscc
+
+    from mintrace_common import db, keys
+    from mintrace_common.provinces import BY_SLUG, NATIONAL
+
+    if bool(producer) == bool(supervisor):
+        _fail("give exactly one of --producer or --supervisor")
+    if producer and not uscc.is_valid(producer):
+        _fail(f"{producer} is not a valid USCC (18 characters with a check digit)")
+    if supervisor and supervisor != NATIONAL and supervisor not in BY_SLUG:
+        _fail(f"unknown province slug {supervisor!r}; one of: national, {', '.join(BY_SLUG)}")
+
+    async def go():
+        conn = await db.connect(_settings().database_url)
+        try:
+            return await keys.issue(conn, "producer" if producer else "supervisor",
+                                    producer or supervisor)
+        finally:
+            await conn.close()
+
+    print(asyncio.run(go()))
+    console.print("[yellow]store this key now: it cannot be shown again[/yellow]")
+
+
+@keys_app.command("revoke")
+def keys_revoke(producer: str = typer.Option(None, help="Producer USCC"),
+                supervisor: str = typer.Option(None, help="Province slug, or 'national'")) -> None:
+    """Revoke every live key of a producer or supervisor."""
+    from mintrace_common import db, keys
+
+    if bool(producer) == bool(supervisor):
+        _fail("give exactly one of --producer or --supervisor")
+
+    async def go():
+        conn = await db.connect(_settings().database_url)
+        try:
+            return await keys.revoke(conn, "producer" if producer else "supervisor",
+                                     producer or supervisor)
+        finally:
+            await conn.close()
+
+    console.print(f"revoked {asyncio.run(go())} key(s)")
+
+
+@app.command()
+def simulate(url: str = typer.Option("http://127.0.0.1:8080", help="Intake base URL"),
+             rate: float = typer.Option(20.0, help="Reports per second"),
+             total: int = typer.Option(None, help="Stop after this many (default: run until Ctrl-C)"),
+             seed: int = typer.Option(0, help="Random seed")) -> None:
+    """Simulate producer systems submitting reports through the HTTP intake."""
+    from . import devstack, simulator
+
+    keys = asyncio.run(devstack.issue_producer_keys(_settings().database_url))
+    started = time.monotonic()
+    seen = [0]
+
+    def progress(n: int, counts: dict) -> None:
+        seen[0] += n
+        if seen[0] % max(1, int(rate * 10)) < n:
+            console.print(f"simulate: {seen[0]} submitted in {time.monotonic() - started:.0f}s "
+                          f"{counts}")
+
+    try:
+        counts = asyncio.run(simulator.run(url, keys, rate, total, seed, progress))
+        console.print(f"simulate: done {counts}")
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def dev(simulate: bool = typer.Option(True, "--simulate/--no-simulate",
+                                      help="Feed the system with the producer simulator"),
+        rate: float = typer.Option(20.0, help="Simulator reports per second"),
+        port: int = typer.Option(8080, help="Intake HTTP port")) -> None:
+    """Run the whole system locally: broker, database, every service, and a simulator."""
+    from . import devstack
+
+    state = Path(".dev")
+    logs = state / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = devstack.Processes()
+    broker = None
+    try:
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            if devstack.port_open("127.0.0.1", 9092):
+                _fail("something already listens on 127.0.0.1:9092; stop it or set "
+                      "KAFKA_BOOTSTRAP_SERVERS")
+            console.print("starting Tansu broker on 127.0.0.1:9092 (memory storage)")
+            broker = devstack.start_broker(9092, logs / "broker.log")
+            bootstrap = "127.0.0.1:9092"
+        url = os.environ.get("DATABASE_URL")
+        if not url:
+            console.print("starting embedded PostgreSQL in .dev/pgdata")
+            url = devstack.start_postgres((state / "pgdata").resolve()).rsplit("/", 1)[0] + "/mintrace"
+        applied = asyncio.run(devstack.prepare_database(url))
+        console.print(f"database ready ({len(applied)} migration(s) applied), demo registry loaded")
+        asyncio.run(devstack.create_topics(bootstrap))
+        stack = devstack.Stack(bootstrap, url, port, logs, procs)
+        if devstack.port_open("127.0.0.1", port):
+            _fail(f"port {port} is taken; pass --port")
+        stack.start_services()
+        if simulate:
+            procs.start("simulator", [sys.executable, "-m", "mintrace.cli", "simulate", "--url",
+                                      stack.intake_url, "--rate", str(rate)],
+                        stack.env(), logs / "simulator.log")
+        _banner(stack, simulate)
+        asyncio.run(_watch(bootstrap, procs))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("stopping…")
+        procs.stop()
+        if broker is not None:
+            os.killpg(broker.pid, signal.SIGTERM)
+            broker.wait(10)
+        console.print("stopped; nothing left running")
+
+
+def _banner(stack, simulate: bool) -> None:
+    console.print(f"""
+[bold green]mintrace is running[/bold green]
+  intake        {stack.intake_url}   (OpenAPI: {stack.intake_url}/docs)
+  broker        {stack.bootstrap}
+  database      {stack.database_url}
+  logs          {stack.log_dir}/<service>.log
+  simulator     {'on' if simulate else 'off'}
+  topics        supervision.<slug> ×31, supervision.national, alerts.<slug>, alerts.national
+  tail a province:  .venv/bin/python -m mintrace.tail supervision.jiangxi
+Ctrl-C stops everything.
+""")
+
+
+async def _watch(bootstrap: str, procs) -> None:
+    """Print the flow on supervision.national and alerts.national every few seconds."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer("supervision.national", "alerts.national",
+                                bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False)
+    await consumer.start()
+    counts = {"supervision.national": 0, "alerts.national": 0}
+    last = time.monotonic()
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=500)
+            for tp, records in batch.items():
+                counts[tp.topic] += len(records)
+            if time.monotonic() - last >= 5:
+                last = time.monotonic()
+                dead = [n for n, p in procs.procs.items() if p.poll() is not None]
+                console.print(f"supervision.national: {counts['supervision.national']} reports, "
+                              f"alerts.national: {counts['alerts.national']} alerts"
+                              + (f"  [red]exited: {', '.join(dead)}[/red]" if dead else ""))
+    finally:
+        await consumer.stop()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""A demo registry: producers along the chain in several provinces, their facilities, export
+licences, a watchlist and reference prices. Deterministic, with valid USCC and LEI check digits."""
+
+from datetime import date
+from decimal import Decimal
+
+from stdnum import lei as lei_
+from stdnum.cn import uscc as uscc_
+
+from mintrace_common.models import RegistryDocument
+
+
+def uscc(region: str, serial: int) -> str:
+    """A syntactically valid USCC: registration authority 9, type 1, a region code, serial."""
+    body = f"91{region}MA{serial:07X}"
+    return body + uscc_.calc_check_digit(body)
+
+
+def lei(prefix: str, serial: int) -> str:
+    """A valid LEI: 4-char prefix, "00", a 12-digit serial and ISO 7064 check digits."""
+    body = f"{prefix}00{serial:012d}"
+    return next(f"{body}{c:02d}" for c in range(100) if lei_.is_valid(f"{body}{c:02d}"))
+
+
+# (key, name, province, region code, facilities: [(suffix, stages)])
+PRODUCERS = [
+    ("JX1", "Ganzhou Rare Earth Separation Co.", "360000", "360700",
+     [("SEP", ["separation", "trading"]), ("SML", ["smelting"])]),
+    ("JX2", "Longnan Ionic Clay Mining Co.", "360000", "360727", [("MIN", ["mining"])]),
+    ("NM1", "Baotou Steel Rare Earth Hi-Tech", "150000", "150200",
+     [("MIN", ["mining"]), ("SEP", ["separation", "trading"])]),
+    ("NM2", "Baotou Magnet Works", "150000", "150203", [("MAG", ["magnet_manufacturing", "trading"])]),
+    ("HN1", "Hunan Antimony & Tungsten Smelting", "430000", "430100",
+     [("MIN", ["mining"]), ("SML", ["smelting", "trading"])]),
+    ("GX1", "Guangxi Nonferrous Rare Earth", "450000", "450100",
+     [("SEP", ["separation", "smelting", "trading"])]),
+    ("GD1", "Shenzhen Critical Minerals Trading", "440000", "440300", [("TRD", ["trading"])]),
+    ("YN1", "Yunnan Germanium Industry", "530000", "530100", [("SML", ["smelting", "trading"])]),
+    ("HLJ", "Jixi Graphite Group", "230000", "230300", [("MIN", ["mining", "separation", "trading"])]),
+]
+
+BUYERS = [
+    ("Hanse Magnetics GmbH", "DE"), ("Nippon Motor Materials KK", "JP"),
+    ("Korea Precision Alloys Co Ltd", "KR"), ("Great Lakes Magnet Corp", "US"),
+    ("Lyon Aero Components SA", "FR"), ("Milano Elettronica SpA", "IT"),
+]
+
+WATCHLIST = [
+    {"name": "Oriental Transit Metals FZE", "country": "AE",
+     "aliases": ["Oriental Transit Metal", "OTM FZE"], "reason": "diversion to military end use"},
+    {"name": "Baltic Rare Trading OU", "country": "EE", "aliases": ["Baltik Rare Trading"],
+     "reason": "transshipment to sanctioned destination"},
+    {"name": "Sunrise Alloy Holdings Ltd", "country": "HK", "aliases": ["Sun Rise Alloy"],
+     "reason": "front company"},
+]
+
+PRICES = {  # USD per kg, by (material, form)
+    ("Dy", "oxide"): "260", ("Dy", "metal"): "340", ("Tb", "oxide"): "1000",
+    ("Tb", "metal"): "1300", ("Sm", "oxide"): "3", ("Sm", "metal"): "20", ("Gd", "oxide"): "25",
+    ("Y", "oxide"): "7", ("Lu", "oxide"): "700", ("Sc", "oxide"): "1000",
+    ("NdFeB-magnet", "magnet"): "60", ("SmCo-magnet", "magnet"): "110", ("Ga", "metal"): "500",
+    ("Ge", "metal"): "1500", ("Ge", "oxide"): "1100", ("Sb", "metal"): "20", ("W", "metal"): "45",
+    ("W", "concentrate"): "18", ("graphite", "concentrate"): "0.6", ("Nd", "oxide"): "60",
+    ("Pr", "oxide"): "60", ("REO-concentrate", "concentrate"): "5", ("Dy", "ore"): "2",
+    ("REO-concentrate", "ore"): "1",
+}
+
+# (producer key, material, buyer index, kg)
+LICENCES = [
+    ("JX1", "Dy", 0, 50_000), ("JX1", "Tb", 1, 20_000), ("NM1", "Gd", 2, 80_000),
+    ("NM2", "NdFeB-magnet", 3, 400_000), ("HN1", "Sb", 4, 200_000), ("HN1", "W", 0, 300_000),
+    ("GX1", "Y", 5, 100_000), ("YN1", "Ge", 1, 15_000), ("HLJ", "graphite", 2, 2_000_000),
+    ("GD1", "Ga", 3, 10_000),
+]
+
+
+def producer_ids() -> dict[str, str]:
+    return {key: uscc(region, i + 1) for i, (key, _, _, region, _) in enumerate(PRODUCERS)}
+
+
+def facility_id(key: str, suffix: str) -> str:
+    return f"{key}-{suffix}-01"
+
+
+def licence_number(i: int, material: str) -> str:
+    return f"EL-2026-{material.upper()[:4]}-{i + 1:05d}"
+
+
+def registry(year: int = 2026) -> RegistryDocument:
+    ids = producer_ids()
+    return RegistryDocument.model_validate({
+        "producers": [{"producer_id": ids[k], "name": n} for k, n, *_ in PRODUCERS],
+        "facilities": [{"facility_id": facility_id(k, s), "producer_id": ids[k],
+                        "province_code": prov, "stages": stages}
+                       for k, _, prov, _, facs in PRODUCERS for s, stages in facs],
+        "licences": [{"licence_number": licence_number(i, m), "exporter_id": ids[k],
+                      "materials": [m], "max_quantity_kg": str(kg),
+                      "destination_country": BUYERS[b][1],
+                      "consignee": {"name": BUYERS[b][0], "country": BUYERS[b][1]},
+                      "end_user": {"name": BUYERS[b][0], "country": BUYERS[b][1]},
+                      "valid_from": date(year, 1, 1).isoformat(),
+                      "valid_to": date(year + 1, 12, 31).isoformat(), "status": "active"}
+                     for i, (k, m, b, kg) in enumerate(LICENCES)],
+        "watchlist": WATCHLIST,
+        "reference_prices": [{"material": m, "form": f, "usd_per_kg": str(Decimal(p))}
+                             for (m, f), p in PRICES.items()],
+    })

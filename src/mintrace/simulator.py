@@ -1,0 +1,145 @@
+"""A population of producer systems submitting through the real HTTP intake: mines, separation
+plants, smelters, magnet makers and traders, with exports under their licences."""
+
+import asyncio
+import itertools
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import httpx
+
+from . import demo
+
+
+@dataclass
+class Submission:
+    producer: str          # producer key in demo.PRODUCERS
+    report: dict
+    label: str | None = None  # the alert type this report is meant to trigger, if any
+
+
+@dataclass
+class Population:
+    seed: int = 0
+    anomaly_rate: float = 0.02
+    rng: random.Random = field(init=False)
+    ids: dict[str, str] = field(init=False)
+    counter: Iterator[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.ids = demo.producer_ids()
+        self.counter = itertools.count(1)
+        self.run = f"{self.seed:04d}{self.rng.randrange(16**6):06x}"
+
+    def _id(self, key: str) -> str:
+        return f"{key}-{self.run}-{next(self.counter):07d}"
+
+    def _base(self, key: str, suffix: str, type_: str, stage: str, material: str, form: str,
+              hs: str, kg: Decimal, when: datetime) -> dict:
+        return {
+            "report_id": self._id(key), "schema_version": 1, "producer_id": self.ids[key],
+            "facility_id": demo.facility_id(key, suffix), "type": type_, "stage": stage,
+            "occurred_at": when.isoformat(), "lot_id": f"LOT-{self.rng.randrange(10**8):08d}",
+            "material": material, "form": form, "hs_code": hs,
+            "quantity": {"value": str(kg), "unit": "kg"},
+        }
+
+    def export(self, i: int, when: datetime, licensed: bool = True) -> Submission:
+        key, material, buyer, _ = demo.LICENCES[i]
+        producer = next(p for p in demo.PRODUCERS if p[0] == key)
+        suffix = next(s for s, stages in producer[4] if "trading" in stages)
+        stage = next(st for s, stages in producer[4] if s == suffix for st in stages
+                     if st == "trading")
+        form = "magnet" if "magnet" in material else (
+            "concentrate" if material == "graphite" else "metal" if material in ("Sb", "W", "Ga", "Ge") else "oxide")
+        hs = {"magnet": "8505.11", "concentrate": "2504.10"}.get(form, "8112.92" if material in ("Ga", "Ge") else "2846.90")
+        if material in ("Sb",):
+            hs = "8110.10"
+        if material == "W":
+            hs = "8101.94"
+        kg = Decimal(self.rng.randrange(50, 800))
+        price = Decimal(demo.PRICES.get((material, form), "50"))
+        name, country = demo.BUYERS[buyer]
+        r = self._base(key, suffix, "export", stage, material, form, hs, kg, when)
+        r["value"] = {"amount": str((kg * price * Decimal(self.rng.uniform(0.9, 1.15))).quantize(Decimal("0.01"))), "currency": "USD"}
+        r["counterparty"] = {"name": name, "country": country, "id": demo.lei("5299", buyer + 1)}
+        r["export"] = {
+            "licence_number": demo.licence_number(i, material) if licensed else None,
+            "destination_country": country,
+            "consignee": {"name": name, "country": country},
+            "end_user": {"name": name, "country": country, "end_use": "industrial"},
+            "port_of_exit": "CNSHA", "transport_mode": "sea",
+        }
+        return Submission(key, r, None if licensed else "UNLICENSED_EXPORT")
+
+    def mining(self, when: datetime) -> Submission:
+        key = self.rng.choice(["JX2", "NM1", "HN1", "HLJ"])
+        material, form, hs = {"JX2": ("REO-concentrate", "ore", "2530.90"),
+                              "NM1": ("REO-concentrate", "concentrate", "2846.10"),
+                              "HN1": ("Sb", "ore", "2617.10"),
+                              "HLJ": ("graphite", "ore", "2504.10")}[key]
+        kg = Decimal(self.rng.randrange(5_000, 50_000))
+        return Submission(key, self._base(key, "MIN", "mining_output", "mining", material, form,
+                                          hs, kg, when))
+
+    def processing(self, when: datetime) -> Submission:
+        key, suffix, material = self.rng.choice([("JX1", "SEP", "Dy"), ("GX1", "SEP", "Y"),
+                                                 ("NM1", "SEP", "Gd")])
+        kg = Decimal(self.rng.randrange(100, 2_000))
+        r = self._base(key, suffix, "processing_output", "separation", material, "oxide",
+                       "2846.90", kg, when)
+        r["inputs"] = [{"lot_id": f"LOT-{self.rng.randrange(10**8):08d}",
+                        "quantity": {"value": str(kg * 20), "unit": "kg"}}]
+        r["purity_pct"] = "99.9"
+        return Submission(key, r)
+
+    def next(self, now: datetime | None = None) -> Submission:
+        when = (now or datetime.now(UTC)) - timedelta(minutes=self.rng.randrange(1, 60))
+        roll = self.rng.random()
+        if roll < self.anomaly_rate:
+            return self.export(self.rng.randrange(len(demo.LICENCES)), when, licensed=False)
+        if roll < 0.45:
+            return self.export(self.rng.randrange(len(demo.LICENCES)), when)
+        if roll < 0.75:
+            return self.mining(when)
+        return self.processing(when)
+
+
+async def submit(client: httpx.AsyncClient, keys: dict[str, str], batch: list[Submission]) -> dict:
+    """Submit a mixed batch, grouped per producer through the batch endpoint."""
+    counts: dict[str, int] = {}
+    by_producer: dict[str, list[dict]] = {}
+    for s in batch:
+        by_producer.setdefault(s.producer, []).append(s.report)
+    for key, reports in by_producer.items():
+        resp = await client.post("/v1/reports/batch", json=reports,
+                                 headers={"Authorization": f"Bearer {keys[key]}"})
+        resp.raise_for_status()
+        for status, n in resp.json()["counts"].items():
+            counts[status] = counts.get(status, 0) + n
+    return counts
+
+
+async def run(url: str, keys: dict[str, str], rate: float, total: int | None, seed: int,
+              progress=None) -> dict:
+    """Submit at about `rate` reports/s until `total` (or forever)."""
+    pop = Population(seed=seed)
+    sent, counts = 0, {}
+    tick = 0.5
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        while total is None or sent < total:
+            n = max(1, int(rate * tick))
+            if total is not None:
+                n = min(n, total - sent)
+            started = asyncio.get_running_loop().time()
+            for k, v in (await submit(client, keys, [pop.next() for _ in range(n)])).items():
+                counts[k] = counts.get(k, 0) + v
+            sent += n
+            if progress:
+                progress(n, counts)
+            await asyncio.sleep(max(0.0, tick - (asyncio.get_running_loop().time() - started)))
+    return counts

@@ -1,0 +1,111 @@
+"""Real parts for the tests: a Tansu broker on a free loopback port, a fresh PostgreSQL database
+(on DATABASE_URL's server, else an embedded one), and the five services as processes."""
+
+import asyncio
+import json
+import os
+import secrets
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from mintrace import devstack
+from mintrace_common import db
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url.rsplit("/", 1)[0] + "/postgres"
+    if devstack.port_open("127.0.0.1", 5432):
+        return "postgresql://postgres@127.0.0.1:5432/postgres"
+    return devstack.start_postgres(tmp_path_factory.mktemp("pgdata"))
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_server_url) -> str:
+    """A database of this test session's own, migrated, with the demo registry loaded."""
+    name = f"mintrace_test_{os.getpid()}_{secrets.token_hex(3)}"
+    url = pg_server_url.rsplit("/", 1)[0] + "/" + name
+    asyncio.run(devstack.prepare_database(url))
+    yield url
+
+    async def drop():
+        conn = await asyncpg.connect(pg_server_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory) -> str:
+    """A Tansu broker of this session's own, every registry topic created."""
+    port = devstack.free_port()
+    proc = devstack.start_broker(port, tmp_path_factory.mktemp("broker") / "broker.log")
+    bootstrap = f"127.0.0.1:{port}"
+    asyncio.run(devstack.create_topics(bootstrap))
+    yield bootstrap
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def stack(kafka, database_url, tmp_path_factory):
+    """The five services as separate processes against the session's broker and database."""
+    s = devstack.Stack(kafka, database_url, devstack.free_port(),
+                       tmp_path_factory.mktemp("logs"))
+    s.start_services()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def producer_keys(database_url) -> dict[str, str]:
+    return asyncio.run(devstack.issue_producer_keys(database_url))
+
+
+class TopicReader:
+    """Reads topics from the beginning and collects records until a condition holds."""
+
+    def __init__(self, bootstrap: str, *topics: str) -> None:
+        self.bootstrap, self.topics = bootstrap, topics
+        self.records: dict[str, list[tuple[str | None, dict, dict]]] = {t: [] for t in topics}
+
+    async def __aenter__(self):
+        self.consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap,
+                                         auto_offset_reset="earliest", enable_auto_commit=False)
+        await self.consumer.start()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.consumer.stop()
+
+    async def until(self, done, timeout: float = 60.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while not done(self.records):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met in {timeout}s; have "
+                                   f"{ {t: len(r) for t, r in self.records.items()} }")
+            batch = await self.consumer.getmany(timeout_ms=300)
+            for tp, recs in batch.items():
+                for r in recs:
+                    self.records[tp.topic].append(
+                        (r.key.decode() if r.key else None, json.loads(r.value),
+                         {k: v.decode() for k, v in r.headers}))
+        return self.records
+
+    def values(self, topic: str) -> list[dict]:
+        return [v for _, v, _ in self.records[topic]]
+
+
+@pytest.fixture
+def topic_reader(kafka):
+    return lambda *topics: TopicReader(kafka, *topics)
