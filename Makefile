@@ -22,7 +22,7 @@ dev: install
 	$(VENV)/bin/mintrace dev
 
 test: install
-	$(VENV)/bin/python -m pytest -q -p no:cacheprovider; rc=$$?; \
+	@$(VENV)/bin/python -m pytest -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 test-fast: install

@@ -109,3 +109,39 @@ class TopicReader:
 @pytest.fixture
 def topic_reader(kafka):
     return lambda *topics: TopicReader(kafka, *topics)
+
+
+@pytest.fixture
+def make_stack(pg_server_url, tmp_path):
+    """Build stacks of their own (fresh broker, fresh database, services not yet started) for
+    tests that kill or restart services: `stack = await make_stack()`; all are torn down after."""
+    made: list[tuple[devstack.Stack, object, str]] = []
+
+    async def build(extra_env: dict[str, str] | None = None) -> devstack.Stack:
+        port = devstack.free_port()
+        broker = devstack.start_broker(port, tmp_path / f"broker-{port}.log")
+        bootstrap = f"127.0.0.1:{port}"
+        await devstack.create_topics(bootstrap)
+        name = f"mintrace_test_{os.getpid()}_{secrets.token_hex(3)}"
+        url = pg_server_url.rsplit("/", 1)[0] + "/" + name
+        await devstack.prepare_database(url)
+        s = devstack.Stack(bootstrap, url, devstack.free_port(), tmp_path / f"logs-{port}",
+                           extra_env=extra_env or {})
+        made.append((s, broker, name))
+        return s
+
+    yield build
+    for s, broker, name in made:
+        s.stop()
+        broker.terminate()
+        broker.wait(10)
+
+    async def drop():
+        conn = await asyncpg.connect(pg_server_url)
+        try:
+            for _, _, name in made:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
