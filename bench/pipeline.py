@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from mintrace import devstack, simulator
 from mintrace_common import examples
+from mintrace_common.db import with_database
 from mintrace_common.models import ReceivedReport, SupervisionRecord
 
 
@@ -117,7 +118,7 @@ async def main() -> None:
     base = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     if not os.environ.get("DATABASE_URL") and not devstack.port_open("127.0.0.1", 5432):
         base = devstack.start_postgres(work / "pgdata")
-    url = base.rsplit("/", 1)[0] + f"/mintrace_bench_{secrets.token_hex(3)}"
+    url = with_database(base, f"mintrace_bench_{secrets.token_hex(3)}")
     stack = devstack.Stack(bootstrap, url, devstack.free_port(), work / "logs")
     try:
         await devstack.prepare_database(url)

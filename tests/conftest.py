@@ -21,7 +21,7 @@ from mintrace_common import db
 def pg_server_url(tmp_path_factory) -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
-        return url.rsplit("/", 1)[0] + "/postgres"
+        return db.with_database(url, "postgres")
     if devstack.port_open("127.0.0.1", 5432):
         return "postgresql://postgres@127.0.0.1:5432/postgres"
     return devstack.start_postgres(tmp_path_factory.mktemp("pgdata"))
@@ -31,7 +31,7 @@ def pg_server_url(tmp_path_factory) -> str:
 def database_url(pg_server_url) -> str:
     """A database of this test session's own, migrated, with the demo registry loaded."""
     name = f"mintrace_test_{os.getpid()}_{secrets.token_hex(3)}"
-    url = pg_server_url.rsplit("/", 1)[0] + "/" + name
+    url = db.with_database(pg_server_url, name)
     asyncio.run(devstack.prepare_database(url))
     yield url
 
@@ -123,7 +123,7 @@ def make_stack(pg_server_url, tmp_path):
         bootstrap = f"127.0.0.1:{port}"
         await devstack.create_topics(bootstrap)
         name = f"mintrace_test_{os.getpid()}_{secrets.token_hex(3)}"
-        url = pg_server_url.rsplit("/", 1)[0] + "/" + name
+        url = db.with_database(pg_server_url, name)
         await devstack.prepare_database(url)
         s = devstack.Stack(bootstrap, url, devstack.free_port(), tmp_path / f"logs-{port}",
                            extra_env=extra_env or {})

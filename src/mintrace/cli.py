@@ -218,7 +218,9 @@ def dev(simulate: bool = typer.Option(True, "--simulate/--no-simulate",
         url = os.environ.get("DATABASE_URL")
         if not url:
             console.print("starting embedded PostgreSQL in .dev/pgdata")
-            url = devstack.start_postgres((state / "pgdata").resolve()).rsplit("/", 1)[0] + "/mintrace"
+            from mintrace_common.db import with_database
+
+            url = with_database(devstack.start_postgres((state / "pgdata").resolve()), "mintrace")
         applied = asyncio.run(devstack.prepare_database(url))
         console.print(f"database ready ({len(applied)} migration(s) applied), demo registry loaded")
         asyncio.run(devstack.create_topics(bootstrap))

@@ -26,7 +26,7 @@ async def connect(url: str) -> asyncpg.Connection:
     return conn
 
 
-def _with_database(url: str, name: str) -> str:
+def with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + name))
 
@@ -40,7 +40,7 @@ async def ensure_database(url: str) -> None:
     name = database_name(url)
     if not re.fullmatch(r"[A-Za-z0-9_]+", name):
         raise ValueError(f"refusing to create a database named {name!r}")
-    admin = await asyncpg.connect(_with_database(url, "postgres"))
+    admin = await asyncpg.connect(with_database(url, "postgres"))
     try:
         if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
             try:
