@@ -193,11 +193,12 @@ class Stack:
 
     def start_services(self, names: list[str] | None = None) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for name in names or list(SERVICES):
+        names = names or list(SERVICES)
+        for name in names:
             self.procs.start_service(name, self.env(), self.log_dir / f"{name}.log")
-        wait_port("127.0.0.1", self.http_port, 60, self.procs.procs.get("intake"))
-        if "supervision" in (names or SERVICES):
-            wait_port("127.0.0.1", self.supervision_port, 60, self.procs.procs.get("supervision"))
+        for name, port in (("intake", self.http_port), ("supervision", self.supervision_port)):
+            if name in names:
+                wait_port("127.0.0.1", port, 60, self.procs.procs[name])
 
     def restart(self, name: str) -> None:
         self.procs.start_service(name, self.env(), self.log_dir / f"{name}.log")

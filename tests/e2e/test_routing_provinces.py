@@ -32,11 +32,11 @@ def run_day(run: str) -> date:
 
 
 def local_report(key: str, run: str, n: int, kg: str = "100.5",
-                 facility: str | None = None) -> dict:
+                 facility: str | None = None, day: date | None = None) -> dict:
     fac, stage, type_, material, form, hs, _ = LOCAL[key]
     body = {"report_id": f"{key}-{run}-{n}", "schema_version": 1,
             "producer_id": demo.producer_ids()[key], "facility_id": facility or fac,
-            "type": type_, "stage": stage, "occurred_at": f"{run_day(run)}T10:00:00+08:00",
+            "type": type_, "stage": stage, "occurred_at": f"{day or run_day(run)}T00:00:01+08:00",
             "lot_id": f"LOT-{run}-{n}", "material": material, "form": form, "hs_code": hs,
             "quantity": {"value": kg, "unit": "kg"}}
     if type_ == "processing_output":
@@ -44,12 +44,14 @@ def local_report(key: str, run: str, n: int, kg: str = "100.5",
     return body
 
 
-def export_report(run: str, n: int, kg: str, usd: str, licensed: bool = True) -> dict:
+def export_report(run: str, n: int, kg: str, usd: str, licensed: bool = True,
+                  day: date | None = None) -> dict:
     """GX1 exports yttrium oxide to Milano Elettronica SpA (IT) under its licence."""
     buyer = {"name": "Milano Elettronica SpA", "country": "IT"}
     return {"report_id": f"GX1-{run}-x{n}", "schema_version": 1,
             "producer_id": demo.producer_ids()["GX1"], "facility_id": "GX1-SEP-01",
-            "type": "export", "stage": "trading", "occurred_at": f"{run_day(run)}T11:00:00+08:00",
+            "type": "export", "stage": "trading",
+            "occurred_at": f"{day or run_day(run)}T00:00:01+08:00",
             "lot_id": f"LOT-{run}-x{n}", "material": "Y", "form": "oxide", "hs_code": "2846.90",
             "quantity": {"value": kg, "unit": "kg"}, "value": {"amount": usd, "currency": "USD"},
             "counterparty": buyer,
