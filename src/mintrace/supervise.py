@@ -93,8 +93,9 @@ async def _tail(bootstrap: str, slug: str, since: timedelta, follow: bool, rows:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
+        await consumer.topics()  # fetches the cluster's metadata
         parts = [TopicPartition(t, p) for t in topics_
-                 for p in sorted(await consumer.partitions_for_topic(t) or ())]
+                 for p in sorted(consumer.partitions_for_topic(t) or ())]
         if not parts:
             raise RuntimeError(f"no such topics on {bootstrap}: {', '.join(topics_)}")
         consumer.assign(parts)
@@ -111,7 +112,7 @@ async def _tail(bootstrap: str, slug: str, since: timedelta, follow: bool, rows:
                     for rec in records:
                         view.add(tp.topic, json.loads(rec.value))
                 live.update(view.render())
-                if not follow and all(await consumer.position(tp) >= ends[tp] for tp in parts):
+                if not follow and all([await consumer.position(tp) >= ends[tp] for tp in parts]):
                     return view
     finally:
         await consumer.stop()
