@@ -165,7 +165,7 @@ async def rollup_rows(url: str, slug: str, days: int) -> list[dict]:
 
 @app.command("rollup")
 def rollup(province: str = typer.Option(..., help=PROVINCE_HELP),
-           days: int = typer.Option(7, min=1, max=366, help="Days back, today included (CST)")
+           days: int = typer.Option(7, min=1, max=3660, help="Days back, today included (CST)")
            ) -> None:
     """Volumes by material and destination over the last days, from the national rollup."""
     slug = _province(province)
