@@ -188,8 +188,9 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "DATABASE_URL": self.database_url,
-                "HTTP_PORT": str(self.http_port), "SUPERVISION_HTTP_PORT": str(self.supervision_port),
-                "LOG_FORMAT": "json", **self.extra_env}
+                "HTTP_PORT": str(self.http_port),
+                "SUPERVISION_HTTP_PORT": str(self.supervision_port), "LOG_FORMAT": "json",
+                **self.extra_env}
 
     def start_services(self, names: list[str] | None = None) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,8 @@ def unlicensed_export(run: str) -> dict:
 async def test_supervisors_read_their_province_and_the_nation_reads_all(stack, producer_keys):
     run = secrets.token_hex(4)
     day = run_day(run)
-    window = {"since": f"{day}T00:00:00+08:00", "until": f"{day + timedelta(days=1)}T00:00:00+08:00"}
+    window = {"since": f"{day}T00:00:00+08:00",
+              "until": f"{day + timedelta(days=1)}T00:00:00+08:00"}
     export, mined, hunan = unlicensed_export(run), local_report("JX2", run, 1), \
         local_report("HN1", run, 1)
     sk = await supervisor_keys(stack.database_url, "jiangxi", "hunan", "national")

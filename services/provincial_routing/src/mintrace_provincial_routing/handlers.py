@@ -30,7 +30,8 @@ def register(router: KafkaRouter, res: Resources) -> None:
         return [e for record, again in pending for e in emits(record, again)]
 
 
-def register_rollup(router: KafkaRouter, res: Resources, days: int) -> Callable[[], Awaitable[None]]:
+def register_rollup(router: KafkaRouter, res: Resources,
+                    days: int) -> Callable[[], Awaitable[None]]:
     """Declare the rollup.national publisher; returns `publish_once()`, which publishes the
     rollup of the last `days` days (China Standard Time) as one RollupSummary."""
     to_rollup = router.publisher(topics.ROLLUP_NATIONAL.name,
