@@ -49,22 +49,26 @@ class QueueView:
         self.reports: deque[dict] = deque(maxlen=rows)
         self.alerts: deque[dict] = deque(maxlen=max(5, rows // 3))
         self.counts = {"reports": 0, "redeliveries": 0, "kg": 0.0, "alerts": 0, "refused": 0}
+        self.seen: set[str] = set()
 
     def add(self, topic: str, value: dict) -> None:
         if topic.startswith("alerts."):
             self.alerts.append(value)
             self.counts["alerts"] += 1
             return
+        if value["report_id"] in self.seen:  # a redelivered copy: counted once, shown once
+            self.counts["redeliveries"] += 1
+            return
+        self.seen.add(value["report_id"])
         self.reports.append(value)
         self.counts["reports"] += 1
-        self.counts["redeliveries"] += bool(value.get("redelivery"))
         self.counts["kg"] += float(value.get("quantity_kg") or 0)
         self.counts["refused"] += value.get("licence", {}).get("status") == "refused"
 
     def render(self) -> Group:
         t = Table(title=f"supervision.{self.slug} — {self.counts['reports']} reports, "
                         f"{self.counts['kg']:,.0f} kg, {self.counts['refused']} refused licences, "
-                        f"{self.counts['redeliveries']} marked redelivery", expand=True)
+                        f"{self.counts['redeliveries']} duplicates dropped", expand=True)
         for col in ("occurred", "report", "province", "type", "material", "kg", "to",
                     "licence"):
             t.add_column(col, no_wrap=col in ("occurred", "kg"))
