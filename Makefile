@@ -6,7 +6,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install dev test test-fast bench lint clean
+.PHONY: install dev test test-fast bench lint clean asyncapi
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -33,3 +33,6 @@ bench: install
 
 clean:
 	rm -rf .venv .tools .dev .pytest_cache
+
+asyncapi: install  ## the AsyncAPI document of every topic (asyncapi.json)
+	$(VENV)/bin/mintrace docs asyncapi --out asyncapi.json

@@ -24,6 +24,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(topics_app, name="topics")
 app.add_typer(registry_app, name="registry")
 app.add_typer(keys_app, name="keys")
+from .supervise import app as supervise_app, docs_app  # noqa: E402
+
+app.add_typer(supervise_app, name="supervise")
+app.add_typer(docs_app, name="docs")
 console = Console(stderr=True)
 
 
@@ -197,7 +201,8 @@ def simulate(url: str = typer.Option("http://127.0.0.1:8080", help="Intake base 
 def dev(simulate: bool = typer.Option(True, "--simulate/--no-simulate",
                                       help="Feed the system with the producer simulator"),
         rate: float = typer.Option(20.0, help="Simulator reports per second"),
-        port: int = typer.Option(8080, help="Intake HTTP port")) -> None:
+        port: int = typer.Option(8080, help="Intake HTTP port"),
+        supervision_port: int = typer.Option(8081, help="Supervision API HTTP port")) -> None:
     """Run the whole system locally: broker, database, every service, and a simulator."""
     from . import devstack
 
@@ -224,9 +229,12 @@ def dev(simulate: bool = typer.Option(True, "--simulate/--no-simulate",
         applied = asyncio.run(devstack.prepare_database(url))
         console.print(f"database ready ({len(applied)} migration(s) applied), demo registry loaded")
         asyncio.run(devstack.create_topics(bootstrap))
-        stack = devstack.Stack(bootstrap, url, port, logs, procs)
+        stack = devstack.Stack(bootstrap, url, port, logs, procs,
+                               supervision_port=supervision_port)
         if devstack.port_open("127.0.0.1", port):
             _fail(f"port {port} is taken; pass --port")
+        if devstack.port_open("127.0.0.1", supervision_port):
+            _fail(f"port {supervision_port} is taken; pass --supervision-port")
         stack.start_services()
         if simulate:
             procs.start("simulator", [sys.executable, "-m", "mintrace.cli", "simulate", "--url",
@@ -249,12 +257,13 @@ def _banner(stack, simulate: bool) -> None:
     console.print(f"""
 [bold green]mintrace is running[/bold green]
   intake        {stack.intake_url}   (OpenAPI: {stack.intake_url}/docs)
+  supervision   {stack.supervision_url}   (OpenAPI: {stack.supervision_url}/docs)
   broker        {stack.bootstrap}
   database      {stack.database_url}
   logs          {stack.log_dir}/<service>.log
   simulator     {'on' if simulate else 'off'}
   topics        supervision.<slug> ×31, supervision.national, alerts.<slug>, alerts.national
-  tail a province:  .venv/bin/python -m mintrace.tail supervision.jiangxi
+  tail a province:  .venv/bin/mintrace supervise tail --province jiangxi
 Ctrl-C stops everything.
 """)
 

@@ -22,6 +22,7 @@ SERVICES = {
     "license-matching": "mintrace_license_matching",
     "provincial-routing": "mintrace_provincial_routing",
     "alerting": "mintrace_alerting",
+    "supervision": "mintrace_supervision",
 }
 
 
@@ -167,7 +168,7 @@ async def issue_producer_keys(url: str, producer_keys: list[str] | None = None) 
 
 @dataclass
 class Stack:
-    """The whole system on this machine: broker, database, five services."""
+    """The whole system on this machine: broker, database, the services."""
 
     bootstrap: str
     database_url: str
@@ -175,20 +176,30 @@ class Stack:
     log_dir: Path
     procs: Processes = field(default_factory=Processes)
     extra_env: dict[str, str] = field(default_factory=dict)
+    supervision_port: int = field(default_factory=free_port)
 
     @property
     def intake_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
+    @property
+    def supervision_url(self) -> str:
+        return f"http://127.0.0.1:{self.supervision_port}"
+
     def env(self) -> dict[str, str]:
         return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "DATABASE_URL": self.database_url,
-                "HTTP_PORT": str(self.http_port), "LOG_FORMAT": "json", **self.extra_env}
+                "HTTP_PORT": str(self.http_port),
+                "SUPERVISION_HTTP_PORT": str(self.supervision_port), "LOG_FORMAT": "json",
+                **self.extra_env}
 
     def start_services(self, names: list[str] | None = None) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for name in names or list(SERVICES):
+        names = names or list(SERVICES)
+        for name in names:
             self.procs.start_service(name, self.env(), self.log_dir / f"{name}.log")
-        wait_port("127.0.0.1", self.http_port, 60, self.procs.procs.get("intake"))
+        for name, port in (("intake", self.http_port), ("supervision", self.supervision_port)):
+            if name in names:
+                wait_port("127.0.0.1", port, 60, self.procs.procs[name])
 
     def restart(self, name: str) -> None:
         self.procs.start_service(name, self.env(), self.log_dir / f"{name}.log")

@@ -26,7 +26,7 @@ from . import telemetry
 from .metrics import METRICS
 from .models import DeadLetter
 from .settings import Settings
-from .topics import Topic
+from .topics import BY_NAME, Topic
 
 M = TypeVar("M", bound=BaseModel)
 log = telemetry.get_logger(__name__)
@@ -105,7 +105,10 @@ def batch_stage(
     offending messages, which go to the DLQ. `after_publish(emits)` runs once the broker has
     acknowledged every output and before the offsets are committed (an outbox's "sent" mark).
     """
-    publishers = {t: router.publisher(t, description=f"written by {group}") for t in outputs}
+    # the registry's model documents each channel's payload in the AsyncAPI document
+    publishers = {t: router.publisher(t, description=f"written by {group}",
+                                      schema=BY_NAME[t].model if t in BY_NAME else None)
+                  for t in outputs}
     dlq = router.publisher(source.dlq, description=f"messages of {source.name} that {group} "
                                                    "could never process")
     tracer = telemetry.tracer()

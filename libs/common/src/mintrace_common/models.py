@@ -268,6 +268,7 @@ class RollupRow(Wire):
     quantity_kg: Decimal
     value_usd: Decimal
     report_count: int
+    non_usd_count: int = 0  # reports valued in another currency: not in value_usd (not converted)
 
 
 class RollupSummary(Wire):

@@ -1,14 +1,40 @@
-from faststream import FastStream
+import asyncio
 
-from mintrace_common.service import create_service, run
+from faststream import FastStream
+from faststream.kafka import KafkaRouter
+from pydantic import Field
+
+from mintrace_common.service import Resources, create_service, run
 from mintrace_common.settings import Settings
 
-from .handlers import register
+from .handlers import every, register, register_rollup
 
 
-def create_app(settings: Settings | None = None) -> FastStream:
-    settings = settings or Settings(service_name="provincial-routing")
-    app, _ = create_service(settings, register)
+class RoutingSettings(Settings):
+    rollup_interval_s: float = Field(default=60.0, description="rollup.national publish period")
+    rollup_days: int = Field(default=7, ge=1, le=366, description="days in each rollup summary")
+
+
+def create_app(settings: RoutingSettings | None = None) -> FastStream:
+    settings = settings or RoutingSettings(service_name="provincial-routing")
+    jobs: list = []
+
+    def register_all(router: KafkaRouter, res: Resources) -> None:
+        register(router, res)
+        jobs.append(register_rollup(router, res, settings.rollup_days))
+
+    app, _ = create_service(settings, register_all)
+    tasks: list[asyncio.Task] = []
+
+    @app.after_startup
+    async def _start_rollup() -> None:
+        tasks.append(asyncio.create_task(every(settings.rollup_interval_s, jobs[0])))
+
+    @app.on_shutdown
+    async def _stop_rollup() -> None:
+        for t in tasks:
+            t.cancel()
+
     return app
 
 

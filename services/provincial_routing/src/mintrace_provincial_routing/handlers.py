@@ -1,38 +1,62 @@
-from datetime import UTC, datetime
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 from faststream.kafka import KafkaRouter
 
-from mintrace_common import topics
-from mintrace_common.kafka import Emit, batch_stage
-from mintrace_common.models import LicensedReport
-from mintrace_common.provinces import BY_CODE
+from mintrace_common import telemetry, topics
+from mintrace_common.kafka import JSON, Emit, batch_stage
+from mintrace_common.models import LicensedReport, RollupSummary
 from mintrace_common.service import Resources
 
 from . import store
-from .routing import UnknownFacility, route
+from .routing import CHINA, emits
+
+log = telemetry.get_logger(__name__)
 
 
 def register(router: KafkaRouter, res: Resources) -> None:
-    async def published(emits: list[Emit]) -> None:
+    async def published(out: list[Emit]) -> None:
         await store.mark_published(res.pool, sorted({(e.value.producer_id, e.value.report_id)
-                                                     for e in emits}))
+                                                     for e in out}))
 
     @batch_stage(router, topics.LICENSED, group="provincial-routing",
                  outputs=[t.name for t in (topics.SUPERVISION_NATIONAL,
                                            *topics.PROVINCE_SUPERVISION)],
                  max_records=res.settings.kafka_max_records, after_publish=published)
     async def on_licensed(batch: list[LicensedReport]) -> list[Emit]:
-        now = datetime.now(UTC)
-        where = await store.provinces(res.pool, [r.report.facility_id for r in batch])
         unique = {(r.producer_id, r.report_id): r for r in batch}
-        for r in unique.values():
-            if where.get(r.report.facility_id) not in BY_CODE:
-                raise UnknownFacility(f"facility {r.report.facility_id} has no known province")
-        pending = await store.record(res.pool, list(unique),
-                                     [where.get(r.report.facility_id, "") for r in unique.values()],
-                                     now)
-        emits: list[Emit] = []
-        for key, seen_before in pending.items():
-            report = unique[key]
-            emits += route(report, where.get(report.report.facility_id), now, seen_before)
-        return emits
+        pending = await store.route_batch(res.pool, unique, datetime.now(UTC))
+        return [e for record, again in pending for e in emits(record, again)]
+
+
+def register_rollup(router: KafkaRouter, res: Resources,
+                    days: int) -> Callable[[], Awaitable[None]]:
+    """Declare the rollup.national publisher; returns `publish_once()`, which publishes the
+    rollup of the last `days` days (China Standard Time) as one RollupSummary."""
+    to_rollup = router.publisher(topics.ROLLUP_NATIONAL.name,
+                                 description="national rollup: day × province × material × type "
+                                             "× destination, published periodically",
+                                 schema=RollupSummary)
+
+    async def publish_once() -> None:
+        now = datetime.now(UTC)
+        since = now.astimezone(CHINA).date() - timedelta(days=days - 1)
+        summary = RollupSummary(generated_at=now, since=since,
+                                rows=await store.rollup_since(res.pool, since))
+        await to_rollup.publish(summary.model_dump_json().encode(),
+                                key=now.astimezone(CHINA).date().isoformat().encode(),
+                                headers=JSON)
+        log.info("rollup.published", since=since.isoformat(), rows=len(summary.rows))
+
+    return publish_once
+
+
+async def every(interval_s: float, job: Callable[[], Awaitable[None]]) -> None:
+    """Run `job` every `interval_s` seconds until cancelled; a failed run is logged, not fatal."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await job()
+        except Exception as exc:  # the next tick retries; routing must not stop for a summary
+            log.warning("rollup.publish_failed", error=repr(exc)[:300])

@@ -1,0 +1,1 @@
+"""Read-only supervision API: a province's reports, alerts and rollups, scoped by supervisor key."""

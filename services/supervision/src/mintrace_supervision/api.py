@@ -1,0 +1,121 @@
+"""The supervision API: GET-only, every listing scoped to a province (or `national`) and
+paginated by keyset (`next_cursor`). A provincial key reads only its own province."""
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
+
+from mintrace_common.models import Alert, AlertType, ReportType, RollupRow, Severity
+from mintrace_common.service import Resources
+
+from . import pages, store
+from .access import UnknownScope, check_scope, may_read
+
+MAX_LIMIT = 500
+
+
+class HTTPProblem(Exception):
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        self.status, self.detail, self.headers = status, detail, headers
+
+
+def create_api(res: Resources, lifespan) -> FastAPI:
+    app = FastAPI(title="mintrace supervision", version="1", lifespan=lifespan,
+                  description="Read-only: a province's routed reports, alerts and rollups. "
+                              "Authorization: Bearer <supervisor key> "
+                              "(`mintrace keys issue --supervisor <slug>|national`).")
+
+    @app.exception_handler(HTTPProblem)
+    async def _problem(_: Request, exc: HTTPProblem) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, exc.status, headers=exc.headers)
+
+    async def scope_of(province: str, request: Request) -> str | None:
+        """The province code to filter on (None: national), once the key may read it."""
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise HTTPProblem(401, "missing bearer key", {"WWW-Authenticate": "Bearer"})
+        who = await store.authenticate(res.pool, key.strip())
+        if who is None:
+            raise HTTPProblem(401, "invalid or revoked key", {"WWW-Authenticate": "Bearer"})
+        try:
+            code = check_scope(province)
+        except UnknownScope:
+            raise HTTPProblem(404, f"unknown province {province!r}: a slug such as "
+                                   "'jiangxi', or 'national'") from None
+        if not may_read(*who, province):
+            raise HTTPProblem(403, f"this key may not read {province!r}")
+        return code
+
+    Scope = Annotated[str | None, Depends(scope_of)]
+    Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
+    Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
+    Since = Annotated[AwareDatetime | None, Query(description="from this instant (inclusive)")]
+    Until = Annotated[AwareDatetime | None, Query(description="before this instant (exclusive)")]
+
+    def after(kind: str, cursor: str | None, length: int) -> list | None:
+        if cursor is None:
+            return None
+        try:
+            return pages.decode(kind, cursor, length)
+        except pages.BadCursor as exc:
+            raise HTTPProblem(422, str(exc)) from None
+
+    def page(items: list[Any], limit: int, kind: str, key) -> dict:
+        more = len(items) > limit
+        items = items[:limit]
+        return {"items": [i for i, _ in items],
+                "next_cursor": pages.encode(kind, key(items[-1][1])) if more else None}
+
+    @app.get("/v1/supervision/{province}/reports",
+             summary="Routed reports (supervision records, every decision attached), "
+                     "in routing order; time filters apply to occurred_at")
+    async def list_reports(scope: Scope, limit: Limit = 100, cursor: Cursor = None,
+                           since: Since = None, until: Until = None, material: str | None = None,
+                           type: ReportType | None = None, producer_id: str | None = None) -> dict:
+        key = after("reports", cursor, 1)
+        rows = await store.reports(res.pool, store.Filters(scope, since, until, material, type,
+                                                           producer_id),
+                                   int(key[0]) if key else None, limit + 1)
+        return page([(r["record"], r) for r in rows], limit, "reports", lambda r: [r["seq"]])
+
+    @app.get("/v1/supervision/{province}/alerts",
+             summary="Alerts, by raised_at; `material` matches the material of the cited reports")
+    async def list_alerts(scope: Scope, limit: Limit = 100, cursor: Cursor = None,
+                          since: Since = None, until: Until = None, material: str | None = None,
+                          type: AlertType | None = None, severity: Severity | None = None,
+                          producer_id: str | None = None) -> dict:
+        key = after("alerts", cursor, 2)
+        rows = await store.alerts(res.pool, store.Filters(scope, since, until, material, type,
+                                                          producer_id), severity,
+                                  (datetime.fromisoformat(key[0]), key[1]) if key else None,
+                                  limit + 1)
+        return page([(Alert(**dict(r)).model_dump(mode="json"), r) for r in rows], limit,
+                    "alerts", lambda r: [r["raised_at"], r["alert_id"]])
+
+    @app.get("/v1/supervision/{province}/rollup",
+             summary="Daily aggregates (China Standard Time days) per province × material × "
+                     "type × destination country")
+    async def list_rollup(scope: Scope, limit: Limit = 100, cursor: Cursor = None,
+                          since: date | None = None, until: date | None = None,
+                          material: str | None = None, type: ReportType | None = None,
+                          destination_country: str | None = None,
+                          producer_id: str | None = None) -> dict:
+        if producer_id is not None:
+            raise HTTPProblem(422, "the rollup is not kept per producer; list the producer's "
+                                   "reports instead")
+        key = after("rollup", cursor, len(store.ROLLUP_KEY))
+        if key:
+            key[0] = date.fromisoformat(key[0])
+        rows = await store.rollup(res.pool, store.Filters(scope, None, None, material, type),
+                                  since, until, destination_country, key, limit + 1)
+        return page([(RollupRow(**dict(r)).model_dump(mode="json"), r) for r in rows], limit,
+                    "rollup", lambda r: [r[k] for k in store.ROLLUP_KEY])
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    return app
