@@ -9,6 +9,7 @@ decode, or fails the business function on its own with a non-transient error) go
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind
@@ -54,9 +56,24 @@ class Emit:
     trace_key: str | None = None
 
 
+def security(settings: Settings) -> BaseSecurity | None:
+    """SASL (and TLS) from the settings; None when no credentials are configured."""
+    ctx = ssl.create_default_context(cafile=settings.kafka_ssl_cafile) if settings.kafka_ssl else None
+    if not settings.kafka_sasl_username:
+        return BaseSecurity(ssl_context=ctx, use_ssl=True) if ctx else None
+    kinds = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
+    if settings.kafka_sasl_mechanism.upper() not in kinds:
+        raise ValueError(f"KAFKA_SASL_MECHANISM must be one of {', '.join(kinds)}, "
+                         f"not {settings.kafka_sasl_mechanism!r}")
+    return kinds[settings.kafka_sasl_mechanism.upper()](
+        username=settings.kafka_sasl_username, password=settings.kafka_sasl_password or "",
+        ssl_context=ctx, use_ssl=settings.kafka_ssl)
+
+
 def create_broker(settings: Settings) -> KafkaBroker:
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=security(settings),
         client_id=settings.service_name,
         linger_ms=settings.kafka_linger_ms,
         acks="all",
