@@ -1,16 +1,18 @@
 """Generate the Kubernetes manifests that follow from the topic registry and the service list.
 
-    python deploy/k8s/generate.py          # rewrite deploy/k8s/base/generated/*.yaml
+    python deploy/k8s/generate.py          # rewrite base/generated/*.yaml, services/*/Dockerfile
     python deploy/k8s/generate.py --check  # exit 1 if a generated file is out of date
 
 Strimzi KafkaTopics come from libs/common topics.py (partitions, retention, DLQs); KafkaUsers
 from who writes and reads each topic, so a provincial supervisor can read its own
 `supervision.<slug>` and `alerts.<slug>` and nothing else; each service gets a Deployment,
 PodDisruptionBudget and, if it consumes, a KEDA ScaledObject on its consumer group's lag capped
-at the partition count of its source topics. Adding a service is one line in SERVICES.
+at the partition count of its source topics, and a multi-stage Dockerfile holding only its own
+package's dependencies. Adding a service is one line in SERVICES.
 """
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -365,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(text)
     verb = "out of date" if args.check else "written"
     for path in stale:
-        print(f"{path.relative_to(ROOT)}: {verb}")
+        print(f"{os.path.relpath(path, ROOT)}: {verb}")
     if not stale:
         print("generated manifests are up to date")
     return 1 if args.check and stale else 0
