@@ -205,7 +205,7 @@ def batch_stage(
             METRICS.inc("processed_total", len(items), topic=source.name)
             METRICS.observe("batch_seconds", done - started, topic=source.name)
             now_ms = time.time() * 1000
-            for record in records:
+            for record, _ in items:
                 if record.timestamp and record.timestamp > 0:
                     METRICS.observe("latency_seconds", max(0.0, now_ms - record.timestamp) / 1000,
                                     topic=source.name)
