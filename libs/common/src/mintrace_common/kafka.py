@@ -181,8 +181,8 @@ def batch_stage(
             # Work done for the whole batch (database statements) belongs to the report's trace
             # when the batch is one report, else to a batch span linked to every report's span.
             batch_span = None
-            if len(spans) == 1:
-                batch_ctx = next(iter(contexts.values()))
+            if len(spans) <= 1:
+                batch_ctx = next(iter(contexts.values()), otel_context.get_current())
             else:
                 batch_span = tracer.start_span(
                     f"{source.name} process batch", links=[Link(s.get_span_context()) for s in spans],

@@ -51,7 +51,9 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "auto") -> N
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info, renderer]))
     root = logging.getLogger()
-    root.handlers = [handler]
+    # Replace plain stream handlers (ours from an earlier call, basicConfig's); keep others
+    # (a test runner's capture handler, say).
+    root.handlers = [h for h in root.handlers if type(h) is not logging.StreamHandler] + [handler]
     root.setLevel(logging.WARNING)
     # FastStream and uvicorn install their own plain-text handlers; route them through ours.
     for name in (*STDLIB_LOGGERS, *(n for n in logging.root.manager.loggerDict
