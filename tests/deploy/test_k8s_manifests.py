@@ -184,3 +184,25 @@ def test_generator_runs_as_a_script():
     out = subprocess.run([sys.executable, str(K8S / "generate.py"), "--check"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_acl_names_a_topic_that_exists(rendered):
+    _, docs = rendered
+    topics = {d["spec"]["topicName"] for d in docs if d["kind"] == "KafkaTopic"}
+    for user in by_kind(docs, "KafkaUser").values():
+        for acl in user["spec"]["authorization"]["acls"]:
+            resource = acl["resource"]
+            if resource["type"] == "topic":
+                assert resource.get("patternType", "literal") == "literal"
+                assert resource["name"] in topics, (user["metadata"]["name"], resource["name"])
+
+
+def test_services_that_use_kafka_authenticate_as_their_own_user(rendered):
+    _, docs = rendered
+    users = by_kind(docs, "KafkaUser")
+    for name, dep in by_kind(docs, "Deployment").items():
+        env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+        if f"mintrace-{name}" in users:
+            assert env["KAFKA_SASL_USERNAME"]["value"] == f"mintrace-{name}"
+            ref = env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
+            assert ref["name"] == f"mintrace-{name}"  # the Secret Strimzi writes for the user
