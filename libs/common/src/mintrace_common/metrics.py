@@ -3,12 +3,14 @@
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 
 class Metrics:
     def __init__(self) -> None:
         self.counters = {
+            "consumed_total": Counter("mintrace_messages_received_total",
+                                      "Messages received from a topic", ["topic"]),
             "processed_total": Counter("mintrace_messages_processed_total",
                                        "Messages processed", ["topic"]),
             "dlq_total": Counter("mintrace_messages_dead_lettered_total",
@@ -22,6 +24,15 @@ class Metrics:
             "batch_seconds": Histogram("mintrace_batch_seconds", "Time to process one batch",
                                        ["topic"]),
             "http_seconds": Histogram("mintrace_http_seconds", "HTTP request latency", ["route"]),
+            "latency_seconds": Histogram(
+                "mintrace_processing_latency_seconds",
+                "From a record's broker timestamp until it was processed", ["topic"],
+                buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300)),
+        }
+        self.gauges = {
+            "consumer_lag": Gauge("mintrace_consumer_lag_messages",
+                                  "Records not yet consumed, per partition",
+                                  ["topic", "partition", "group"]),
         }
 
     def inc(self, name: str, n: float = 1, **labels: str) -> None:
@@ -31,6 +42,11 @@ class Metrics:
     def observe(self, name: str, value: float, **labels: str) -> None:
         h = self.histograms[name]
         (h.labels(**labels) if labels else h).observe(value)
+
+
+    def set(self, name: str, value: float, **labels: str) -> None:
+        g = self.gauges[name]
+        (g.labels(**labels) if labels else g).set(value)
 
 
 METRICS = Metrics()

@@ -36,6 +36,16 @@ class Resources:
             await self._pool.close()
 
 
+async def ready(resources: Resources, broker: KafkaBroker) -> bool:
+    """Readiness: the database answers and the broker is reachable (never raises: False)."""
+    try:
+        async with resources.pool.acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1")
+        return await broker.ping(timeout=2)
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
+        return False
+
+
 def create_service(settings: Settings, register: Callable[[KafkaRouter, Resources], None],
                    broker: KafkaBroker | None = None) -> tuple[FastStream, Resources]:
     """Compose a service: `register(router, resources)` declares its subscribers/publishers."""
@@ -45,20 +55,16 @@ def create_service(settings: Settings, register: Callable[[KafkaRouter, Resource
     register(router, resources)
     broker = broker or create_broker(settings)
     broker.include_router(router)
-    app = FastStream(broker)
+    app = FastStream(broker, logger=telemetry.broker_logger())
     log = telemetry.get_logger("service")
     health: list[asyncio.AbstractServer] = []
-
-    async def ready() -> bool:
-        async with resources.pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
-        return await broker.ping(timeout=2)
 
     @app.on_startup
     async def _open() -> None:
         await resources.open()
         if settings.metrics_port:
-            health.append(await serve_health("0.0.0.0", settings.metrics_port, ready))
+            health.append(await serve_health("0.0.0.0", settings.metrics_port,
+                                             lambda: ready(resources, broker)))
         log.info("service.starting", bootstrap=settings.kafka_bootstrap_servers)
 
     @app.after_startup

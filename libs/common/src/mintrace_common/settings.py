@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     db_pool_min: int = 1
     db_pool_max: int = 8
     registry_refresh_s: float = 5.0
+    # Broker credentials (the service's Strimzi KafkaUser); none = plaintext, as in the dev stack.
+    kafka_sasl_mechanism: str = Field(default="SCRAM-SHA-512",
+                                      description="SCRAM-SHA-512 | SCRAM-SHA-256 | PLAIN")
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl: bool = False
+    kafka_ssl_cafile: str | None = None
 
 
 @lru_cache

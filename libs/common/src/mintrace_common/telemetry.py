@@ -7,6 +7,7 @@ from collections.abc import Mapping, MutableMapping
 import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -26,25 +27,50 @@ def _add_trace_ids(_, __, event: MutableMapping) -> MutableMapping:
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "auto") -> None:
+    """structlog events and every stdlib logger (FastStream, aiokafka, uvicorn) rendered the same
+    way: one JSON object per line (or console lines on a TTY), with the trace ids."""
     console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     renderer = structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_trace_ids,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _add_trace_ids,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format=f'{{"service": "{service}", "logger": "%(name)s", '
-                               f'"level": "%(levelname)s", "event": "%(message)s"}}')
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder(),
+                           *shared],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, renderer]))
+    root = logging.getLogger()
+    # Replace plain stream handlers (ours from an earlier call, basicConfig's); keep others
+    # (a test runner's capture handler, say).
+    root.handlers = [h for h in root.handlers if type(h) is not logging.StreamHandler] + [handler]
+    root.setLevel(logging.WARNING)
+    # FastStream and uvicorn install their own plain-text handlers; route them through ours.
+    for name in (*STDLIB_LOGGERS, *(n for n in logging.root.manager.loggerDict
+                                    if n.startswith("faststream"))):
+        lg = logging.getLogger(name)
+        lg.handlers = []
+        lg.propagate = True
+    logging.getLogger("faststream").setLevel(logging.INFO)
+
+
+STDLIB_LOGGERS = ("faststream", "faststream.access", "faststream.access.kafka", "uvicorn",
+                  "uvicorn.error", "uvicorn.access")
+
+
+def broker_logger() -> logging.Logger:
+    """The logger handed to FastStream brokers and apps, so their lines are JSON like ours."""
+    return logging.getLogger("faststream.mintrace")
 
 
 def configure_tracing(service: str, endpoint: str | None = None,
@@ -60,6 +86,8 @@ def configure_tracing(service: str, endpoint: str | None = None,
             _provider.add_span_processor(
                 BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")))
         trace.set_tracer_provider(_provider)
+        # Statements only: query parameters carry report contents and never go into spans.
+        AsyncPGInstrumentor(capture_parameters=False).instrument(tracer_provider=_provider)
     if extra is not None:
         _provider.add_span_processor(extra)
     return _provider

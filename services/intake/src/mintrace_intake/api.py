@@ -3,13 +3,14 @@
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from mintrace_common import telemetry, topics
@@ -61,7 +62,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_api(res: Resources, publish: Callable[..., Any], lifespan) -> FastAPI:
+def create_api(res: Resources, publish: Callable[..., Any], lifespan,
+               ready: Callable[[], Awaitable[bool]] | None = None) -> FastAPI:
     app = FastAPI(title="mintrace intake", version="1",
                   description="Submit critical-mineral transaction reports (Report v1).",
                   lifespan=lifespan)
@@ -179,6 +181,15 @@ def create_api(res: Resources, publish: Callable[..., Any], lifespan) -> FastAPI
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        ok = ready is None or await ready()
+        return JSONResponse({"status": "ready" if ok else "not ready"}, 200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -10,7 +10,7 @@ from faststream.kafka import KafkaRouter
 from mintrace_common import telemetry, topics
 from mintrace_common.kafka import JSON, create_broker
 from mintrace_common.models import ReceivedReport
-from mintrace_common.service import Resources
+from mintrace_common.service import Resources, ready
 from mintrace_common.settings import Settings
 
 from . import status
@@ -49,13 +49,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await res.close()
             telemetry.shutdown()
 
-    return create_api(res, publish, lifespan)
+    return create_api(res, publish, lifespan, lambda: ready(res, broker))
 
 
 def main() -> None:
     settings = Settings(service_name="intake")
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
-                log_level="warning", access_log=False)
+                log_level="warning", access_log=False, log_config=None)
 
 
 if __name__ == "__main__":
