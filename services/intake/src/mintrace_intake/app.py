@@ -15,10 +15,11 @@ from mintrace_common.settings import Settings
 
 from . import status
 from .api import create_api
+from .settings import IntakeSettings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings(service_name="intake")
+    settings = IntakeSettings(**(settings.model_dump() if settings else {"service_name": "intake"}))
     telemetry.configure(settings)
     res = Resources(settings)
     broker = create_broker(settings)
@@ -49,11 +50,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await res.close()
             telemetry.shutdown()
 
-    return create_api(res, publish, lifespan)
+    return create_api(settings, res, publish, lifespan)
 
 
 def main() -> None:
-    settings = Settings(service_name="intake")
+    settings = IntakeSettings(service_name="intake")
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
                 log_level="warning", access_log=False)
 

@@ -4,7 +4,8 @@ from faststream.kafka import KafkaRouter
 
 from mintrace_common import topics
 from mintrace_common.kafka import batch_stage
-from mintrace_common.models import Alert, LicensedReport, RejectedReport, SupervisionRecord
+from mintrace_common.models import (Alert, LicensedReport, RejectedReport, SupervisionRecord,
+                                    ValidatedReport)
 from mintrace_common.service import Resources
 
 from . import store
@@ -19,6 +20,13 @@ def register(router: KafkaRouter, res: Resources) -> None:
     async def on_rejected(batch: list[RejectedReport]):
         await store.set_rejected(res.pool, [(r.producer_id, r.report_id,
                                              [p.model_dump() for p in r.problems]) for r in batch])
+        return []
+
+    @batch_stage(router, topics.VALIDATED, group=GROUP, outputs=[], max_records=n)
+    async def on_validated(batch: list[ValidatedReport]):
+        await store.set_validated(res.pool, [(r.producer_id, r.report_id,
+                                              [w.model_dump() for w in r.warnings])
+                                             for r in batch])
         return []
 
     @batch_stage(router, topics.LICENSED, group=GROUP, outputs=[], max_records=n)
