@@ -37,7 +37,7 @@ CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-
 
 def _bounded(v: Decimal, low: Decimal, high: Decimal, what: str, low_inclusive: bool) -> Decimal:
     if not v.is_finite():
-        raise PydanticCustomError("number_not_finite", "{what} must be a finite number",
+        raise PydanticCustomError("finite_number", "{what} must be a finite number",
                                   {"what": what})
     if v < low or (v == low and not low_inclusive):
         raise PydanticCustomError(f"{what}_too_small", "{what} must be {op} {low}",
