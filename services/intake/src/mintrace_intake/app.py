@@ -42,10 +42,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         await res.open()
-        await broker.start()
+        await broker.connect()
+        # Submissions need only the producer. The status subscribers join their groups one
+        # after the other (seconds each on a restart); the projection catches up meanwhile.
+        subscribers = asyncio.create_task(broker.start())
         try:
             yield
         finally:
+            if not subscribers.done():
+                subscribers.cancel()
+            await asyncio.gather(subscribers, return_exceptions=True)
             await broker.stop()
             await res.close()
             telemetry.shutdown()
