@@ -1,10 +1,11 @@
 """Messages on the wire: Report v1 (SPEC §2, contract) and the envelope each topic carries."""
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from .materials import MATERIALS
@@ -26,6 +27,32 @@ HS_CODE_PATTERN = r"^[0-9]{4}(\.?[0-9]{2}){0,3}$"
 MAX_QUANTITY = Decimal("1e12")
 MAX_AMOUNT = Decimal("1e15")
 MAX_DECIMAL_PLACES = 6
+
+
+DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def _decimal_text(v: object) -> object:
+    # Python's Decimal also reads "1_000", " 1 " and non-ASCII digits; the contract is JSON's.
+    if isinstance(v, str) and not re.fullmatch(DECIMAL_PATTERN, v):
+        raise PydanticCustomError("decimal_format", "a decimal number such as \"250.5\"")
+    return v
+
+
+def _iso_text(v: object) -> object:
+    if not isinstance(v, str | datetime):
+        raise PydanticCustomError("datetime_format", "an ISO 8601 date-time with its offset")
+    return v
+
+
+def _json_int(v: object) -> object:
+    # bool is an int to Python and 1.0 equals 1; in JSON neither is the integer 1.
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise PydanticCustomError("int_type", "an integer")
+    return v
+
+
+Number = Annotated[Decimal, BeforeValidator(_decimal_text)]
 
 
 def Text(max_length: int, min_length: int = 1):  # noqa: N802 - reads as a type
@@ -57,7 +84,7 @@ class Wire(BaseModel):
 
 
 class Quantity(Wire):
-    value: Decimal = Field(description="decimal string or number, > 0")
+    value: Number = Field(description="decimal string or number, > 0")
     unit: Unit
 
     @field_validator("value")
@@ -71,7 +98,7 @@ class Quantity(Wire):
 
 
 class Money(Wire):
-    amount: Decimal
+    amount: Number
     currency: str = Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$",
                           description="ISO 4217")
 
@@ -113,18 +140,18 @@ class Report(Wire):
     requirements, code lists, check digits, HS consistency, registry, clock)."""
 
     report_id: str = Field(pattern=REPORT_ID_PATTERN)
-    schema_version: Literal[1]
+    schema_version: Annotated[Literal[1], BeforeValidator(_json_int)]
     producer_id: str = Field(min_length=1, max_length=32, pattern=TEXT_PATTERN)
     facility_id: Text(64)
     type: ReportType
     stage: Stage
-    occurred_at: AwareDatetime
+    occurred_at: Annotated[AwareDatetime, BeforeValidator(_iso_text)]
     lot_id: Text(64)
     material: Material
     form: Form
     hs_code: str = Field(min_length=4, max_length=16, pattern=HS_CODE_PATTERN)
     quantity: Quantity
-    purity_pct: Decimal | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
+    purity_pct: Number | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
     value: Money | None = None
     counterparty: Party | None = None
     inputs: list[InputLot] | None = Field(default=None, max_length=1000)
