@@ -93,8 +93,9 @@ async def test_revoked_keys_supervisor_keys_and_producers_over_their_rate_are_re
     issued = _cli(stack, "keys", "issue", "--producer", IDS["GX1"])
     assert issued.returncode == 0, issued.stderr
     gx1 = {"Authorization": f"Bearer {issued.stdout.strip()}"}
-    hn1 = {"Authorization": f"Bearer "
-                            f"{(await devstack.issue_producer_keys(stack.database_url, ['HN1']))['HN1']}"}
+    hn1_key = (await devstack.issue_producer_keys(stack.database_url, ["HN1"]))["HN1"]
+    hn1_spare = (await devstack.issue_producer_keys(stack.database_url, ["HN1"]))["HN1"]
+    hn1 = {"Authorization": f"Bearer {hn1_key}"}
     conn = await db.connect(stack.database_url)
     try:
         supervisor = {"Authorization": f"Bearer {await keys.issue(conn, 'supervisor', 'hunan')}"}
@@ -130,3 +131,11 @@ async def test_revoked_keys_supervisor_keys_and_producers_over_their_rate_are_re
         refused = await post(gx1, _report("GX1", f"G-{run}-2"))
         assert refused.status_code == 401
         assert (await client.get(f"/v1/reports/G-{run}-1", headers=gx1)).status_code == 401
+
+        # one leaked key is revoked, the producer's other key keeps working
+        one = _cli(stack, "keys", "revoke", "--key", hn1_key)
+        assert one.returncode == 0 and "revoked 1 key" in one.stderr, one.stderr
+        await asyncio.sleep(0.6)
+        assert (await client.get(f"/v1/reports/RL-{run}-6", headers=hn1)).status_code == 401
+        spare = {"Authorization": f"Bearer {hn1_spare}"}
+        assert (await client.get(f"/v1/reports/RL-{run}-6", headers=spare)).status_code == 200
