@@ -151,7 +151,7 @@ def keys_issue(producer: str = typer.Option(None, help="Producer USCC"),
 @keys_app.command("revoke")
 def keys_revoke(producer: str = typer.Option(None, help="Producer USCC: revoke all its keys"),
                 supervisor: str = typer.Option(None, help="Province slug, or 'national'"),
-                key: str = typer.Option(None, help="Revoke this one key (e.g. a leaked one)")) -> None:
+                key: str = typer.Option(None, help="Revoke this one key (a leaked one)")) -> None:
     """Revoke every live key of a producer or supervisor, or one key. Intake stops accepting a
     revoked key within INTAKE_KEY_CACHE_S (5 s by default)."""
     from mintrace_common import db, keys

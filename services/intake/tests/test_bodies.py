@@ -54,7 +54,8 @@ def test_more_items_than_allowed_is_413_before_the_rest_is_parsed():
 
 
 @pytest.mark.parametrize("body, code", [
-    (b"{not json", "BATCH_NOT_ARRAY"), (b"[{not json]", "INVALID_JSON"), (b"\xff\xfe", "INVALID_JSON"), (b"[1] [2]", "INVALID_JSON"),
+    (b"{not json", "BATCH_NOT_ARRAY"), (b"[{not json]", "INVALID_JSON"),
+    (b"\xff\xfe", "INVALID_JSON"), (b"[1] [2]", "INVALID_JSON"),
     (b"[1 2]", "INVALID_JSON"), (b'{"a": 1}', "BATCH_NOT_ARRAY"), (b"[NaN]", "INVALID_JSON"),
     (b"[" * 100_000 + b"]" * 100_000, "INVALID_JSON"), (b"", "BATCH_NOT_ARRAY"),
 ])

@@ -108,7 +108,8 @@ def one(body: bytes) -> Any:
     return item
 
 
-def items(body: bytes, content_type: str, max_items: int) -> Iterator[tuple[Any, int] | HTTPProblem]:
+def items(body: bytes, content_type: str,
+          max_items: int) -> Iterator[tuple[Any, int] | HTTPProblem]:
     """The reports of a batch body, one at a time, each with its size in characters (or, for an
     NDJSON line that is not JSON, the problem). More than `max_items` → 413 before the rest is
     parsed."""

@@ -83,7 +83,8 @@ def required_by_type(r: Report, ctx: Context) -> Iterator[Problem]:
     if r.type in NEEDS_VALUE and r.value is None:
         yield _p("VALUE_REQUIRED", "value", f"a {r.type} report needs its declared value")
     if r.type in NEEDS_COUNTERPARTY and r.counterparty is None:
-        yield _p("COUNTERPARTY_REQUIRED", "counterparty", f"a {r.type} report needs its counterparty")
+        yield _p("COUNTERPARTY_REQUIRED", "counterparty",
+                 f"a {r.type} report needs its counterparty")
     if r.type == "processing_output" and not r.inputs:
         yield _p("INPUTS_REQUIRED", "inputs", "a processing output needs its input lots")
     if r.type == "domestic_purchase" and not r.counterparty_report_id:
