@@ -38,7 +38,8 @@ async def accept(ctx: Intake, producer_id: str, reports: list[Report]) -> list[d
         repeat = r.report_id in seen
         seen.add(r.report_id)
         results.append({"status": 202, "report_id": r.report_id, "producer_id": producer_id,
-                        "duplicate": published or repeat or received_at != now,
+                        # a claim whose publication failed was never accepted: not a duplicate
+                        "duplicate": published or repeat,
                         "received_at": received_at.isoformat(), "content_hash": h,
                         "status_url": f"/v1/reports/{r.report_id}"})
         if not published and not repeat:
