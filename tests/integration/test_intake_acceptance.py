@@ -48,6 +48,8 @@ async def test_a_report_is_202_only_once_its_publication_is_acknowledged(databas
             batch_down = await client.post("/v1/reports/batch", json=[report], headers=auth)
             assert batch_down.status_code == 503
             assert broker.acknowledged == []
+            unaccepted = await client.get(f"/v1/reports/{report['report_id']}", headers=auth)
+            assert unaccepted.status_code == 404
 
             broker.down = False
             up = await client.post("/v1/reports", json=report, headers=auth)
