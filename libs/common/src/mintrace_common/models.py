@@ -30,11 +30,12 @@ MAX_DECIMAL_PLACES = 6
 
 
 DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_DECIMAL = re.compile(DECIMAL_PATTERN)
 
 
 def _decimal_text(v: object) -> object:
     # Python's Decimal also reads "1_000", " 1 " and non-ASCII digits; the contract is JSON's.
-    if isinstance(v, str) and not re.fullmatch(DECIMAL_PATTERN, v):
+    if isinstance(v, str) and not _DECIMAL.fullmatch(v):
         raise PydanticCustomError("decimal_format", "a decimal number such as \"250.5\"")
     return v
 
