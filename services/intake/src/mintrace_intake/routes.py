@@ -35,10 +35,10 @@ def parse(item: Any, producer_id: str, prefix: str = "") -> Report:
              responses=answers(401, 403, 409, 413, 422, 429, 503))
 async def submit(request: Request, producer_id: str = Depends(current_producer),
                  ctx: Intake = Depends(intake)) -> JSONResponse:
+    ctx.charge(producer_id, 1)
     body = await bodies.read_body(request.stream(), request.headers.get("content-length"),
                                   ctx.settings.intake_max_report_bytes)
     report = parse(bodies.one(body), producer_id)
-    ctx.charge(producer_id, 1)
     result = (await accept(ctx, producer_id, [report]))[0]
     status = result.pop("status")
     if status != 202:
@@ -55,6 +55,7 @@ async def submit(request: Request, producer_id: str = Depends(current_producer),
 async def submit_batch(request: Request, producer_id: str = Depends(current_producer),
                        ctx: Intake = Depends(intake)) -> JSONResponse:
     limit = ctx.settings.intake_max_report_bytes
+    ctx.charge(producer_id, 1)  # every request costs, even one that turns out malformed
     body = await bodies.read_body(request.stream(), request.headers.get("content-length"),
                                   ctx.settings.intake_max_batch_bytes)
     results: list[dict] = []
@@ -71,8 +72,9 @@ async def submit_batch(request: Request, producer_id: str = Depends(current_prod
             results.append({})
         except HTTPProblem as p:
             results.append(p.item(i))
+    if len(results) > 1:
+        ctx.charge(producer_id, len(results) - 1)
     if good:
-        ctx.charge(producer_id, len(good))
         for (i, _), result in zip(good, await accept(ctx, producer_id, [r for _, r in good])):
             results[i] = {"index": i, **result}
     counts: dict[str, int] = {}
