@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 
@@ -84,6 +85,15 @@ async def single_endpoint(url: str, keys: dict[str, str], reports: list[tuple[st
         return ok[0] / (time.perf_counter() - t0)
 
 
+async def _drop_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(url.rsplit("/", 1)[0] + "/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -134,6 +144,7 @@ async def main() -> None:
     finally:
         stack.stop()
         broker.terminate()
+        await _drop_database(url)
     print()
     print(f"{'measure':56} {'value':>10}")
     print(f"{'reference: raw aiokafka produce, acks=all (msg/s)':56} {ref:10.0f}")
