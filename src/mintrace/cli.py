@@ -153,23 +153,37 @@ def keys_issue(producer: str = typer.Option(None, help="Producer USCC"),
 
 
 @keys_app.command("revoke")
-def keys_revoke(producer: str = typer.Option(None, help="Producer USCC"),
-                supervisor: str = typer.Option(None, help="Province slug, or 'national'")) -> None:
-    """Revoke every live key of a producer or supervisor."""
+def keys_revoke(producer: str = typer.Option(None, help="Producer USCC: revoke all its keys"),
+                supervisor: str = typer.Option(None, help="Province slug, or 'national'"),
+                key: str = typer.Option(None, help="Revoke this one key (a leaked one)")) -> None:
+    """Revoke every live key of a producer or supervisor, or one key. Intake stops accepting a
+    revoked key within INTAKE_KEY_CACHE_S (5 s by default)."""
     from mintrace_common import db, keys
+    from mintrace_common.provinces import BY_SLUG, NATIONAL
 
-    if bool(producer) == bool(supervisor):
-        _fail("give exactly one of --producer or --supervisor")
+    if sum(map(bool, (producer, supervisor, key))) != 1:
+        _fail("give exactly one of --producer, --supervisor or --key")
+    if supervisor and supervisor != NATIONAL and supervisor not in BY_SLUG:
+        _fail(f"unknown province slug {supervisor!r}; one of: national, {', '.join(BY_SLUG)}")
 
     async def go():
         conn = await db.connect(_settings().database_url)
         try:
+            if key:
+                done = await conn.execute("UPDATE api_keys SET revoked_at = now() WHERE "
+                                          "key_hash = $1 AND revoked_at IS NULL",
+                                          keys.hash_key(key.strip()))
+                return int(done.split()[-1])
             return await keys.revoke(conn, "producer" if producer else "supervisor",
                                      producer or supervisor)
         finally:
             await conn.close()
 
-    console.print(f"revoked {asyncio.run(go())} key(s)")
+    n = asyncio.run(go())
+    console.print(f"revoked {n} key(s)")
+    if n == 0:
+        console.print(f"[yellow]no live key matched {producer or supervisor or 'that key'}: "
+                      "nothing changed[/yellow]")
 
 
 @app.command()

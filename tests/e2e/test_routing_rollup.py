@@ -13,7 +13,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from conftest import TopicReader
+from topic_reader import TopicReader
 
 from mintrace import demo
 from mintrace_common import examples

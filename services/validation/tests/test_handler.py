@@ -10,16 +10,20 @@ from mintrace_common.kafka import create_broker
 from mintrace_common.settings import Settings
 from mintrace_validation import handlers
 from mintrace_validation.rules import RegistryView
+from mintrace_validation.settings import ValidationSettings
 
 
 class FakeResources:
-    settings = Settings(service_name="validation")
+    settings = ValidationSettings(service_name="validation")
     pool = None
 
 
+PRODUCER = "91360700MA0000001T"  # the example's producer, with a valid USCC
+
+
 async def fake_registry_view(pool, producers, facilities):
-    return RegistryView(producers=frozenset({examples.REPORT["producer_id"]}),
-                        facilities={"JX-GZ-SEP-01": (examples.REPORT["producer_id"], ("trading",))})
+    return RegistryView(producers=frozenset({PRODUCER}),
+                        facilities={"JX-GZ-SEP-01": (PRODUCER, ("trading",))})
 
 
 async def test_valid_report_goes_to_validated_bad_one_to_rejected_garbage_to_dlq():
@@ -28,7 +32,8 @@ async def test_valid_report_goes_to_validated_bad_one_to_rejected_garbage_to_dlq
     handlers.register(router, FakeResources(), registry_view=fake_registry_view)
     broker.include_router(router)
     good = json.loads(json.dumps({**examples.BY_MODEL["ReceivedReport"]}))
-    good["report"] = {**good["report"], "stage": "trading"}
+    good["producer_id"] = PRODUCER
+    good["report"] = {**good["report"], "stage": "trading", "producer_id": PRODUCER}
     bad = json.loads(json.dumps(good))
     bad["report_id"] = bad["report"]["report_id"] = "BAD-1"
     bad["report"]["facility_id"] = "NOWHERE"

@@ -1,10 +1,14 @@
 """Messages on the wire: Report v1 (SPEC §2, contract) and the envelope each topic carries."""
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from .materials import MATERIALS
 
 ReportType = Literal[
     "mining_output", "processing_output", "domestic_sale", "domestic_purchase", "export", "import"
@@ -12,8 +16,68 @@ ReportType = Literal[
 Stage = Literal["mining", "separation", "smelting", "magnet_manufacturing", "trading"]
 Form = Literal["ore", "concentrate", "oxide", "metal", "alloy", "compound", "magnet"]
 Unit = Literal["kg", "t"]
+# SPEC §1 material codes, as an enum of the JSON schema (groups in mintrace_common.materials).
+Material = Literal[tuple(sorted(MATERIALS, key=str.lower))]  # type: ignore[valid-type]
 ReportId = str  # [A-Za-z0-9._-]{1,64}, enforced on Report.report_id
 REPORT_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+# Free text reaches every consumer's database: no control characters (PostgreSQL refuses NUL).
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+HS_CODE_PATTERN = r"^[0-9]{4}(\.?[0-9]{2}){0,3}$"
+# Bounds that keep every decimal storable and comparable downstream (PostgreSQL numeric).
+MAX_QUANTITY = Decimal("1e12")
+MAX_AMOUNT = Decimal("1e15")
+MAX_DECIMAL_PLACES = 6
+
+
+DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_DECIMAL = re.compile(DECIMAL_PATTERN)
+
+
+def _decimal_text(v: object) -> object:
+    # Python's Decimal also reads "1_000", " 1 " and non-ASCII digits; the contract is JSON's.
+    if isinstance(v, str) and not _DECIMAL.fullmatch(v):
+        raise PydanticCustomError("decimal_format", "a decimal number such as \"250.5\"")
+    return v
+
+
+def _iso_text(v: object) -> object:
+    if not isinstance(v, str | datetime):
+        raise PydanticCustomError("datetime_format", "an ISO 8601 date-time with its offset")
+    return v
+
+
+def _json_int(v: object) -> object:
+    # bool is an int to Python and 1.0 equals 1; in JSON neither is the integer 1.
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise PydanticCustomError("int_type", "an integer")
+    return v
+
+
+Number = Annotated[Decimal, BeforeValidator(_decimal_text)]
+
+
+def Text(max_length: int, min_length: int = 1):  # noqa: N802 - reads as a type
+    return Annotated[str, Field(min_length=min_length, max_length=max_length, pattern=TEXT_PATTERN)]
+
+
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+
+
+def _bounded(v: Decimal, low: Decimal, high: Decimal, what: str, low_inclusive: bool) -> Decimal:
+    if not v.is_finite():
+        raise PydanticCustomError("finite_number", "{what} must be a finite number",
+                                  {"what": what})
+    if v < low or (v == low and not low_inclusive):
+        raise PydanticCustomError(f"{what}_too_small", "{what} must be {op} {low}",
+                                  {"what": what, "op": ">=" if low_inclusive else ">",
+                                   "low": str(low)})
+    if v > high:
+        raise PydanticCustomError(f"{what}_too_large", "{what} must be at most {high}",
+                                  {"what": what, "high": str(high)})
+    if v.as_tuple().exponent < -MAX_DECIMAL_PLACES:
+        raise PydanticCustomError("too_many_decimal_places",
+                                  "at most {n} decimal places", {"n": MAX_DECIMAL_PLACES})
+    return v
 
 
 class Wire(BaseModel):
@@ -21,15 +85,13 @@ class Wire(BaseModel):
 
 
 class Quantity(Wire):
-    value: Decimal
+    value: Number = Field(description="decimal string or number, > 0")
     unit: Unit
 
     @field_validator("value")
     @classmethod
     def _positive(cls, v: Decimal) -> Decimal:
-        if not v.is_finite() or v <= 0:
-            raise ValueError("quantity must be a finite number greater than 0")
-        return v
+        return _bounded(v, Decimal(0), MAX_QUANTITY, "quantity", low_inclusive=False)
 
     @property
     def kg(self) -> Decimal:
@@ -37,63 +99,74 @@ class Quantity(Wire):
 
 
 class Money(Wire):
-    amount: Decimal
-    currency: str = Field(min_length=3, max_length=3)
+    amount: Number
+    currency: str = Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$",
+                          description="ISO 4217")
 
     @field_validator("amount")
     @classmethod
     def _non_negative(cls, v: Decimal) -> Decimal:
-        if not v.is_finite() or v < 0:
-            raise ValueError("amount must be a finite number, 0 or more")
-        return v
+        return _bounded(v, Decimal(0), MAX_AMOUNT, "amount", low_inclusive=True)
 
 
 class Party(Wire):
-    name: str = Field(min_length=1, max_length=300)
-    country: str = Field(min_length=2, max_length=2)
-    id: str | None = Field(default=None, max_length=64)
+    name: Text(300)
+    country: CountryCode = Field(min_length=2, max_length=2)
+    id: Text(64) | None = Field(default=None, description="USCC for CN parties, LEI or a "
+                                                          "registration number abroad")
 
 
 class EndUser(Party):
-    end_use: str | None = Field(default=None, max_length=500)
+    end_use: Text(500, min_length=0) | None = None
 
 
 class InputLot(Wire):
-    lot_id: str = Field(min_length=1, max_length=64)
+    lot_id: Text(64)
     quantity: Quantity
 
 
 class ExportBlock(Wire):
-    licence_number: str | None = Field(default=None, max_length=64)
-    destination_country: str = Field(min_length=2, max_length=2)
+    licence_number: Text(64) | None = None
+    destination_country: CountryCode = Field(min_length=2, max_length=2)
     consignee: Party
     end_user: EndUser
-    port_of_exit: str | None = Field(default=None, max_length=16)
+    port_of_exit: str | None = Field(default=None, max_length=16, pattern=r"^[A-Z]{2}[A-Z2-9]{3}$",
+                                     description="UN/LOCODE")
     transport_mode: Literal["sea", "air", "rail", "road", "post", "pipeline", "other"] | None = None
 
 
 class Report(Wire):
-    """Report v1 as a producer submits it. Structural rules only; the validation service checks
-    the rest (per-type requirements, check digits, registry)."""
+    """Report v1 as a producer submits it. Structural rules only (types, enums, formats, ranges:
+    what intake refuses with 422); the validation service checks the rest (per-type
+    requirements, code lists, check digits, HS consistency, registry, clock)."""
 
     report_id: str = Field(pattern=REPORT_ID_PATTERN)
-    schema_version: Literal[1]
-    producer_id: str = Field(min_length=1, max_length=32)
-    facility_id: str = Field(min_length=1, max_length=64)
+    schema_version: Annotated[Literal[1], BeforeValidator(_json_int)]
+    producer_id: str = Field(min_length=1, max_length=32, pattern=TEXT_PATTERN)
+    facility_id: Text(64)
     type: ReportType
     stage: Stage
-    occurred_at: AwareDatetime
-    lot_id: str = Field(min_length=1, max_length=64)
-    material: str = Field(min_length=1, max_length=32)
+    occurred_at: Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+    lot_id: Text(64)
+    material: Material
     form: Form
-    hs_code: str = Field(min_length=2, max_length=16)
+    hs_code: str = Field(min_length=4, max_length=16, pattern=HS_CODE_PATTERN)
     quantity: Quantity
-    purity_pct: Decimal | None = None
+    purity_pct: Number | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
     value: Money | None = None
     counterparty: Party | None = None
     inputs: list[InputLot] | None = Field(default=None, max_length=1000)
     counterparty_report_id: str | None = Field(default=None, pattern=REPORT_ID_PATTERN)
     export: ExportBlock | None = None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _plausible_year(cls, v: datetime) -> datetime:
+        # Keeps UTC conversion and comparisons safe; the clock rules are the validation's.
+        if not 1970 <= v.year <= 9000:
+            raise PydanticCustomError("occurred_at_implausible",
+                                      "occurred_at must fall between 1970 and 9000")
+        return v
 
 
 class Problem(Wire):

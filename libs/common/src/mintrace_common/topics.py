@@ -28,8 +28,8 @@ class Topic:
 
 
 RECEIVED = Topic("reports.received", m.ReceivedReport, "intake", ("validation",), 12, has_dlq=True)
-VALIDATED = Topic("reports.validated", m.ValidatedReport, "validation", ("license-matching",), 12,
-                  has_dlq=True)
+VALIDATED = Topic("reports.validated", m.ValidatedReport, "validation",
+                  ("license-matching", "intake"), 12, has_dlq=True)
 REJECTED = Topic("reports.rejected", m.RejectedReport, "validation", ("intake",), 6, has_dlq=True)
 LICENSED = Topic("reports.licensed", m.LicensedReport, "license-matching",
                  ("provincial-routing", "intake"), 12, has_dlq=True)

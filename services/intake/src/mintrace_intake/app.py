@@ -15,10 +15,11 @@ from mintrace_common.settings import Settings
 
 from . import status
 from .api import create_api
+from .settings import IntakeSettings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings(service_name="intake")
+    settings = IntakeSettings(**(settings.model_dump() if settings else {"service_name": "intake"}))
     telemetry.configure(settings)
     res = Resources(settings)
     broker = create_broker(settings)
@@ -41,19 +42,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         await res.open()
-        await broker.start()
+        await broker.connect()
+        # Submissions need only the producer. The status subscribers join their groups one
+        # after the other (seconds each on a restart); the projection catches up meanwhile.
+        subscribers = asyncio.create_task(broker.start())
         try:
             yield
         finally:
+            if not subscribers.done():
+                subscribers.cancel()
+            await asyncio.gather(subscribers, return_exceptions=True)
             await broker.stop()
             await res.close()
             telemetry.shutdown()
 
-    return create_api(res, publish, lifespan, lambda: ready(res, broker))
+    return create_api(settings, res, publish, lifespan, lambda: ready(res, broker))
 
 
 def main() -> None:
-    settings = Settings(service_name="intake")
+    settings = IntakeSettings(service_name="intake")
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
                 log_level="warning", access_log=False, log_config=None)
 

@@ -55,6 +55,13 @@ async def set_rejected(pool: asyncpg.Pool, rows: list[tuple[str, str, list]]) ->
             "WHERE producer_id = $1 AND report_id = $2", rows)
 
 
+async def set_validated(pool: asyncpg.Pool, rows: list[tuple[str, str, list]]) -> None:
+    async with pool.acquire() as conn:
+        await conn.executemany(
+            f"UPDATE reports SET warnings = $3, state = CASE WHEN {_RANK} < 1 THEN 'validated' "
+            f"ELSE state END, updated_at = now() WHERE producer_id = $1 AND report_id = $2", rows)
+
+
 async def set_licensed(pool: asyncpg.Pool, rows: list[tuple[str, str, dict]]) -> None:
     async with pool.acquire() as conn:
         await conn.executemany(

@@ -1,0 +1,61 @@
+"""What intake's endpoints share, and the FastAPI dependencies that hand it to them. A router
+added later (e.g. report cancellation) declares `producer: str = Depends(current_producer)` and
+`ctx: Intake = Depends(intake)` and is included with one line in api.py."""
+
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from mintrace_common.models import ReceivedReport
+from mintrace_common.service import Resources
+
+from . import store
+from .auth import KeyCache
+from .bodies import HTTPProblem
+from .ratelimit import TokenBuckets
+from .settings import IntakeSettings
+
+Publish = Callable[[list[ReceivedReport]], Awaitable[None]]
+
+
+@dataclass
+class Intake:
+    settings: IntakeSettings
+    res: Resources
+    publish: Publish  # returns once the broker acknowledged every record
+    keys: KeyCache = field(init=False)
+    limits: TokenBuckets = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keys = KeyCache(lambda key: store.authenticate(self.res.pool, key),
+                             self.settings.intake_key_cache_s)
+        self.limits = TokenBuckets(self.settings.intake_rate_per_s, self.settings.intake_burst)
+
+    def charge(self, producer_id: str, reports: int) -> None:
+        """Take `reports` from the producer's allowance or refuse with 429 and Retry-After."""
+        wait = self.limits.take(producer_id, reports)
+        if wait:
+            raise HTTPProblem(429, f"rate limit of {self.settings.intake_rate_per_s:g} reports/s "
+                                   f"exceeded", headers={"Retry-After": str(math.ceil(wait))})
+
+
+def intake(request: Request) -> Intake:
+    return request.app.state.intake
+
+
+async def current_producer(request: Request) -> str:
+    """The producer the bearer key belongs to: 401 without a live key, 403 for a key that is
+    not a producer's (a supervisor's)."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise HTTPProblem(401, "missing bearer key", headers={"WWW-Authenticate": "Bearer"})
+    found = await intake(request).keys.identify(key)
+    if found is None:
+        raise HTTPProblem(401, "invalid or revoked key", headers={"WWW-Authenticate": "Bearer"})
+    kind, subject = found
+    if kind != "producer":
+        raise HTTPProblem(403, "a producer key is required")
+    return subject

@@ -1,0 +1,19 @@
+from pydantic import Field
+
+from mintrace_common.settings import Settings
+
+
+class IntakeSettings(Settings):
+    """Intake's own knobs, read from the environment like every other setting."""
+
+    intake_rate_per_s: float = Field(
+        default=5000.0, description="reports per second each producer may submit, sustained; "
+                                    "0 turns rate limiting off")
+    intake_burst: float = Field(
+        default=20000.0, description="reports a producer may submit at once (bucket size); "
+                                     "at least one full batch")
+    intake_key_cache_s: float = Field(
+        default=5.0, description="how long a verified key is trusted without asking the "
+                                 "database: the longest a revoked key keeps working")
+    intake_max_report_bytes: int = 256 * 1024
+    intake_max_batch_bytes: int = 16 * 1024 * 1024
