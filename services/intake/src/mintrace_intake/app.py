@@ -13,7 +13,7 @@ from mintrace_common.models import ReceivedReport
 from mintrace_common.service import Resources
 from mintrace_common.settings import Settings
 
-from . import status
+from . import cancel, status
 from .api import create_api
 
 
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await res.close()
             telemetry.shutdown()
 
-    return create_api(res, publish, lifespan)
+    return cancel.mount(create_api(res, publish, lifespan), res, broker)
 
 
 def main() -> None:
