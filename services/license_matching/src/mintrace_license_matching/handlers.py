@@ -11,6 +11,10 @@ from mintrace_common.service import Resources
 from . import store
 
 GROUP = "license-matching"
+# One consumer group per topic: members of a group that subscribe to different topics make every
+# join or loss of any of them stall all the others for a rebalance.
+CANCELLATIONS_GROUP = "license-matching-cancellations"
+EVENTS_GROUP = "license-matching-licence-events"
 
 
 def register(router: KafkaRouter, res: Resources) -> None:
@@ -27,12 +31,12 @@ def register(router: KafkaRouter, res: Resources) -> None:
                         cancelled_at=o.cancelled_at)))
                 for report, o, at in decided]
 
-    @batch_stage(router, topics.CANCELLED, group=GROUP, outputs=[], max_records=n)
+    @batch_stage(router, topics.CANCELLED, group=CANCELLATIONS_GROUP, outputs=[], max_records=n)
     async def on_cancelled(batch: list[ReportCancelled]) -> list[Emit]:
         await store.cancel(res.pool, batch)
         return []
 
-    @batch_stage(router, topics.LICENCE_EVENTS, group=GROUP, outputs=[], max_records=n)
+    @batch_stage(router, topics.LICENCE_EVENTS, group=EVENTS_GROUP, outputs=[], max_records=n)
     async def on_licence_events(batch: list[LicenceEvent]) -> list[Emit]:
         await store.apply_events(res.pool, batch)
         return []
