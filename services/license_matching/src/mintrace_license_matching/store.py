@@ -18,7 +18,7 @@ from mintrace_common.models import LicenceEvent, ReportCancelled, ValidatedRepor
 from .matching import CANCELLED, LicenceState, Outcome, decide, licence_number_of, requires_licence
 
 log = telemetry.get_logger(__name__)
-ATTEMPTS = 3
+ATTEMPTS = 5
 
 _LOCK_LICENCES = (
     "SELECT licence_number, exporter_id, materials, remaining_kg, destination_country, "
@@ -37,21 +37,31 @@ def _outcome(row: asyncpg.Record) -> tuple[Outcome, datetime]:
                     row["remaining_kg"], row["cancelled_at"]), row["decided_at"])
 
 
+class _LockSetChanged(Exception):
+    pass
+
+
+async def _retrying(what: str, fn, *args):
+    """Run one ledger transaction, again if it lost a race: a unique violation means another
+    process decided or cancelled one of these reports between our read and our write (its row
+    won, and is read back on the next attempt); a deadlock aborted us instead of the other."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await fn(*args)
+        except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError,
+                _LockSetChanged) as exc:
+            log.info("licence.retry", what=what, attempt=attempt, error=type(exc).__name__)
+            if attempt == ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def apply(pool: asyncpg.Pool, batch: list[ValidatedReport],
                 now: datetime) -> list[tuple[ValidatedReport, Outcome, datetime]]:
     """Decide every report of the batch exactly once. A report decided before (a redelivery, or
     another process racing for the same batch after a rebalance) gets its original decision back
     and draws nothing. Raises TRANSIENT asyncpg errors for the batch to be redelivered."""
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            return await _apply(pool, batch, now)
-        except asyncpg.UniqueViolationError:
-            # Someone else decided (or cancelled) one of these reports between our read and our
-            # insert; their row won. Run again: it is now among the decided ones.
-            log.info("licence.decide_conflict", attempt=attempt, size=len(batch))
-            if attempt == ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
+    return await _retrying("decide", _apply, pool, batch, now)
 
 
 async def _apply(pool: asyncpg.Pool, batch: list[ValidatedReport],
@@ -77,6 +87,9 @@ async def _apply(pool: asyncpg.Pool, batch: list[ValidatedReport],
             decided[key] = (outcome, now)
             new.append((report, outcome))
         if new:
+            # Inserted in key order, as every transaction here does, so that two processes
+            # inserting overlapping reports wait for each other instead of deadlocking.
+            new.sort(key=lambda x: (x[0].producer_id, x[0].report_id))
             await conn.execute(
                 "INSERT INTO licence_decisions (producer_id, report_id, status, licence_number, "
                 "reasons, quantity_kg, remaining_kg, decided_at) SELECT p, r, s, l, "
@@ -113,8 +126,13 @@ async def cancel(pool: asyncpg.Pool, batch: list[ReportCancelled]) -> list[Resto
     """Mark each report's decision cancelled and give back exactly what it drew, once: a
     cancellation seen again restores nothing. A report not decided yet gets a refused
     CANCELLED decision now, so that when it arrives it draws nothing."""
+    return await _retrying("cancel", _cancel, pool, batch)
+
+
+async def _cancel(pool: asyncpg.Pool, batch: list[ReportCancelled]) -> list[Restored]:
     first = {(c.producer_id, c.report_id): c.cancelled_at for c in reversed(batch)}
-    ps, rs, ats = [k[0] for k in first], [k[1] for k in first], list(first.values())
+    keys = sorted(first)
+    ps, rs, ats = [k[0] for k in keys], [k[1] for k in keys], [first[k] for k in keys]
     async with pool.acquire() as conn, conn.transaction():
         numbers = [r["licence_number"] for r in await conn.fetch(
             "SELECT DISTINCT d.licence_number FROM licence_decisions d "
@@ -127,6 +145,18 @@ async def cancel(pool: asyncpg.Pool, batch: list[ReportCancelled]) -> list[Resto
             "cancelled_at, restored_kg) SELECT p, r, 'refused', ARRAY[$4], c, c, 0 "
             "FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(p, r, c) "
             "ON CONFLICT (producer_id, report_id) DO NOTHING", ps, rs, ats, CANCELLED)
+        await conn.execute(
+            "SELECT 1 FROM licence_decisions d JOIN unnest($1::text[], $2::text[]) AS u(p, r) "
+            "ON d.producer_id = u.p AND d.report_id = u.r WHERE d.cancelled_at IS NULL "
+            "ORDER BY d.producer_id, d.report_id FOR UPDATE OF d", ps, rs)
+        needed = await conn.fetchval(
+            "SELECT array_agg(DISTINCT d.licence_number) FROM licence_decisions d "
+            "JOIN unnest($1::text[], $2::text[]) AS u(p, r) ON d.producer_id = u.p "
+            "AND d.report_id = u.r WHERE d.status = 'matched' AND d.cancelled_at IS NULL", ps, rs)
+        if not set(needed or ()) <= set(numbers):
+            # A report was matched since we chose which licences to lock; locking one more now,
+            # while holding decision rows, could deadlock with a decider. Start over instead.
+            raise _LockSetChanged
         rows = await conn.fetch(
             "UPDATE licence_decisions d SET cancelled_at = u.c, restored_kg = CASE "
             "WHEN d.status = 'matched' THEN d.quantity_kg ELSE 0 END "
