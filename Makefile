@@ -30,6 +30,7 @@ test-fast: install
 
 bench: install
 	$(VENV)/bin/python bench/pipeline.py
+	$(VENV)/bin/python bench/ledger.py
 
 clean:
 	rm -rf .venv .tools .dev .pytest_cache
