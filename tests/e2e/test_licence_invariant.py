@@ -43,9 +43,9 @@ async def _shrink_licences(url: str) -> list[str]:
 
 def _received(sub: simulator.Submission, at: datetime) -> ReceivedReport:
     report = Report.model_validate(sub.report)
+    digest = hashlib.sha256(report.model_dump_json().encode()).hexdigest()
     return ReceivedReport(producer_id=report.producer_id, report_id=report.report_id,
-                          received_at=at, report=report,
-                          content_hash=hashlib.sha256(report.model_dump_json().encode()).hexdigest())
+                          received_at=at, report=report, content_hash=digest)
 
 
 async def _send(producer: AIOKafkaProducer, topic: str, messages: list) -> None:

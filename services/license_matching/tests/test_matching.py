@@ -93,7 +93,8 @@ def test_all_reasons_of_an_invalid_licence_are_listed_and_quantity_is_not_judged
 
 
 @pytest.mark.parametrize("consignee", [
-    "HANSE MAGNETICS GMBH", "Hanse Magnetics", "hanse   magnetics, g.m.b.h.", "Hanse-Magnetics GmbH",
+    "HANSE MAGNETICS GMBH", "Hanse Magnetics", "hanse   magnetics, g.m.b.h.",
+    "Hanse-Magnetics GmbH",
 ])
 def test_consignee_spelled_differently_still_matches(consignee):
     outcome = decide(export({"consignee": {"name": consignee, "country": "de"},

@@ -1,5 +1,6 @@
 """Export-licence matching: a pure decision per report against the licence it names.
-No broker, no database: the ledger (store.py) feeds it locked licence rows and persists the result."""
+No broker, no database: the ledger (store.py) feeds it locked licence rows and persists the
+result."""
 
 from dataclasses import dataclass
 from datetime import date, datetime

@@ -26,10 +26,14 @@ _LOCK_LICENCES = (
     "WHERE licence_number = ANY($1) ORDER BY licence_number FOR UPDATE")
 
 
+def _party(p: dict) -> tuple[str, str]:
+    return p.get("name", ""), p.get("country", "")
+
+
 def _state(row: asyncpg.Record) -> LicenceState:
-    party = lambda p: (p.get("name", ""), p.get("country", ""))  # noqa: E731
     return LicenceState(**{**dict(row), "materials": tuple(row["materials"]),
-                           "consignee": party(row["consignee"]), "end_user": party(row["end_user"])})
+                           "consignee": _party(row["consignee"]),
+                           "end_user": _party(row["end_user"])})
 
 
 def _outcome(row: asyncpg.Record) -> tuple[Outcome, datetime]:
@@ -39,6 +43,10 @@ def _outcome(row: asyncpg.Record) -> tuple[Outcome, datetime]:
 
 class _LockSetChanged(Exception):
     pass
+
+
+class LedgerContention(asyncpg.exceptions.SerializationError):
+    """Transient (a SerializationError): the batch is redelivered rather than dead-lettered."""
 
 
 async def _retrying(what: str, fn, *args):
@@ -51,9 +59,7 @@ async def _retrying(what: str, fn, *args):
         except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError,
                 _LockSetChanged) as exc:
             log.info("licence.retry", what=what, attempt=attempt, error=type(exc).__name__)
-            if attempt == ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
+    raise LedgerContention(f"{what}: lost {ATTEMPTS} races in a row")
 
 
 async def apply(pool: asyncpg.Pool, batch: list[ValidatedReport],
@@ -106,8 +112,8 @@ async def _apply(pool: asyncpg.Pool, batch: list[ValidatedReport],
                 await conn.execute(
                     "UPDATE licences l SET drawn_kg = l.drawn_kg + u.kg, "
                     "remaining_kg = l.remaining_kg - u.kg, updated_at = now() "
-                    "FROM unnest($1::text[], $2::numeric[]) AS u(n, kg) WHERE l.licence_number = u.n",
-                    list(drawn), list(drawn.values()))
+                    "FROM unnest($1::text[], $2::numeric[]) AS u(n, kg) "
+                    "WHERE l.licence_number = u.n", list(drawn), list(drawn.values()))
                 for n in drawn:
                     log.info("licence.drawn", licence=n, drawn_kg=str(drawn[n]),
                              remaining_kg=str(licences[n].remaining_kg))
@@ -214,7 +220,8 @@ _STATUS_AFTER = {"suspended": "suspended", "revoked": "revoked", "reinstated": "
 async def _apply_event(conn: asyncpg.Connection, e: LicenceEvent) -> str:
     current = await conn.fetchrow("SELECT status, last_event_at FROM licences "
                                   "WHERE licence_number = $1", e.licence_number)
-    if current is not None and current["last_event_at"] and e.occurred_at < current["last_event_at"]:
+    last = current["last_event_at"] if current is not None else None
+    if last is not None and e.occurred_at < last:
         return "stale"
     source = f"licence.events:{e.event_id}"
     if e.type in ("issued", "amended"):
