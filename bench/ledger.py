@@ -9,7 +9,8 @@ Figures:
   decisions, decide, insert, draw) called back to back, one transaction per batch.
 - service process: the license-matching process consuming N reports pre-loaded on
   reports.validated of a Tansu broker, first decision to last (broker, decode, publish of
-  reports.licensed and offset commits included).
+  reports.licensed and offset commits included), beside its own reference: a raw aiokafka
+  consume-decode-produce hop on the same broker (bench/pipeline.py's), no database at all.
 """
 
 import argparse
@@ -28,6 +29,7 @@ from mintrace import demo, devstack, simulator
 from mintrace_common import db, telemetry, topics
 from mintrace_common.models import ValidatedReport
 from mintrace_license_matching import store
+from pipeline import raw_hop  # bench/pipeline.py, beside this file
 
 
 def make_reports(n: int, seed: int) -> list[ValidatedReport]:
@@ -77,13 +79,15 @@ async def in_process(pool: asyncpg.Pool, reports: list[ValidatedReport], batch: 
             "statuses": statuses}
 
 
-async def service(url: str, reports: list[ValidatedReport], work: Path) -> float:
+async def service(url: str, reports: list[ValidatedReport], work: Path) -> tuple[float, float]:
+    """(decisions/s of the process, msg/s of the raw hop) on one fresh broker."""
     port = devstack.free_port()
     broker = devstack.start_broker(port, work / "broker.log")
     bootstrap = f"127.0.0.1:{port}"
     procs = devstack.Processes()
     try:
         await devstack.create_topics(bootstrap)
+        hop = await raw_hop(bootstrap, len(reports))
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
         await producer.start()
         await asyncio.gather(*[await producer.send(topics.VALIDATED.name,
@@ -105,7 +109,7 @@ async def service(url: str, reports: list[ValidatedReport], work: Path) -> float
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{done} of {len(reports)} decided in 600 s")
                 await asyncio.sleep(0.05)
-            return (len(reports) - first) / (time.perf_counter() - started)
+            return (len(reports) - first) / (time.perf_counter() - started), hop
         finally:
             await conn.close()
     finally:
@@ -171,8 +175,11 @@ async def main() -> None:
     print(f"{'ledger in-process: redelivered reports (no draw)':56} "
           f"{led['redelivery_rate']:10.0f} {led['redelivery_rate'] / ref:12.3f}")
     if svc is not None:
-        print(f"{'license-matching process: decisions via the broker':56} {svc:10.0f} "
-              f"{svc / ref:12.3f}")
+        rate, hop = svc
+        print(f"{'license-matching process: decisions via the broker':56} {rate:10.0f} "
+              f"{rate / ref:12.3f}")
+        print(f"{'reference: raw aiokafka hop on that broker (msg/s)':56} {hop:10.0f}")
+        print(f"{'license-matching process / raw hop':56} {rate / hop:10.3f}")
     print(f"outcomes: {led['statuses']}  (PostgreSQL and, for the process, Tansu on this machine)")
 
 
