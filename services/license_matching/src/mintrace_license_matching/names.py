@@ -3,6 +3,7 @@ case, accents, punctuation, spacing and trailing legal-form suffixes do not coun
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Legal forms, after punctuation is gone ("S.p.A." -> "spa", "Co., Ltd." -> "co ltd").
 LEGAL_SUFFIXES = frozenset({
@@ -16,11 +17,13 @@ _DOTS = re.compile(r"[.\u00b7\u30fb]")
 _PUNCT = re.compile(r"[^\w]+")
 
 
+@lru_cache(maxsize=65536)  # the same few thousand parties recur in every batch
 def normalise(name: str) -> str:
     """'Hanse Magnetics GmbH' and 'HANSE  MAGNETICS, g.m.b.h.' both give 'hanse magnetics'.
     A name made of legal forms only keeps them (there is nothing else to compare)."""
-    text = unicodedata.normalize("NFKD", name)
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    text = name if name.isascii() else "".join(
+        c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    text = text.casefold()
     text = _DOTS.sub("", text).replace("&", " ")
     words = _PUNCT.sub(" ", text).replace("_", " ").split()
     core = list(words)
