@@ -2,6 +2,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mintrace_common import examples
 from mintrace_common.models import ValidatedReport
@@ -112,3 +114,16 @@ def test_consignee_with_another_name_or_country_does_not_match():
 def test_uncontrolled_material_or_non_export_needs_no_licence():
     assert decide(export(material="Nd"), None).status == "not_required"
     assert decide(export(type="domestic_sale"), None).status == "not_required"
+
+
+@given(st.lists(st.decimals(min_value="0.001", max_value="900", places=3), max_size=60),
+       st.decimals(min_value="0", max_value="5000", places=3))
+def test_any_sequence_of_exports_never_overdraws_and_the_balance_is_licensed_minus_matched(
+        quantities, licensed):
+    lic = licence(remaining_kg=licensed)
+    outcomes = [decide(export(quantity={"value": str(q), "unit": "kg"}), lic) for q in quantities]
+    matched = sum((o.quantity_kg for o in outcomes if o.status == "matched"), Decimal(0))
+    assert lic.remaining_kg >= 0 and lic.remaining_kg == licensed - matched
+    for o in outcomes:
+        assert o.status == "matched" or (o.reasons == ("QUANTITY_EXCEEDED",)
+                                          and o.quantity_kg > o.remaining_kg)
