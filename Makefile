@@ -31,6 +31,7 @@ test-fast: install
 bench: install
 	$(VENV)/bin/python bench/pipeline.py
 	$(VENV)/bin/python bench/intake.py
+	$(VENV)/bin/python bench/ledger.py
 
 clean:
 	rm -rf .venv .tools .dev .pytest_cache

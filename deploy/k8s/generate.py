@@ -40,7 +40,8 @@ class Service:
     name: str
     module: str
     http_port: int | None = None  # serves HTTP (health and metrics on it too)
-    group: str | None = None  # consumer group, when it is not the service name
+    group: str | None = None  # consumer-group prefix, when it is not the service name
+    topic_groups: tuple[tuple[str, str], ...] = ()  # topic -> its own consumer group
     min_replicas: int = 1
     cpu: str = "250m"
     memory: str = "256Mi"
@@ -59,7 +60,11 @@ class Service:
 
     @property
     def consumer_group(self) -> str:
+        """The prefix every consumer group of this service starts with (ACLs are prefixed)."""
         return self.group or self.name
+
+    def group_for(self, topic: str) -> str:
+        return dict(self.topic_groups).get(topic, self.consumer_group)
 
     @property
     def sources(self) -> list[Topic]:
@@ -71,9 +76,13 @@ class Service:
 
 
 SERVICES = (
-    Service("intake", "mintrace_intake", http_port=8080, group="intake-status", min_replicas=2),
+    Service("intake", "mintrace_intake", http_port=8080, group="intake-status", min_replicas=2,
+            topic_groups=tuple((t.name, f"intake-status.{t.name}") for t in TOPICS
+                               if "intake" in t.readers)),
     Service("validation", "mintrace_validation"),
-    Service("license-matching", "mintrace_license_matching"),
+    Service("license-matching", "mintrace_license_matching",
+            topic_groups=(("reports.cancelled", "license-matching-cancellations"),
+                          ("licence.events", "license-matching-licence-events"))),
     Service("provincial-routing", "mintrace_provincial_routing"),
     Service("alerting", "mintrace_alerting"),
     Service("supervision", "mintrace_supervision", http_port=8081, min_replicas=2),
@@ -134,7 +143,7 @@ def service_user(s: Service) -> dict | None:
     acls = [_acl("topic", t.name, ["Read", "Describe"]) for t in reads]
     acls += [_acl("topic", name, ["Write", "Describe"]) for name in writes]
     if reads:
-        acls.append(_acl("group", s.consumer_group, ["Read"]))
+        acls.append(_acl("group", s.consumer_group, ["Read"], "prefix"))
     return _user(f"mintrace-{s.name}", acls, "service")
 
 
@@ -256,7 +265,7 @@ def scaled_object(s: Service) -> dict:
     partitions would sit idle."""
     triggers = [{
         "type": "kafka",
-        "metadata": {"bootstrapServers": BOOTSTRAP, "consumerGroup": s.consumer_group,
+        "metadata": {"bootstrapServers": BOOTSTRAP, "consumerGroup": s.group_for(t.name),
                      "topic": t.name, "lagThreshold": "500", "activationLagThreshold": "10",
                      "offsetResetPolicy": "earliest", "allowIdleConsumers": "false"},
         "authenticationRef": {"name": f"kafka-{s.name}"},

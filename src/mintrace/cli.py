@@ -307,6 +307,109 @@ async def _watch(bootstrap: str, procs) -> None:
         await consumer.stop()
 
 
+licences_app = typer.Typer(help="Export licences: balances, history, events.", no_args_is_help=True)
+app.add_typer(licences_app, name="licences")
+
+
+@licences_app.command("audit")
+def licences_audit(licence: str = typer.Option(None, help="Only this licence number"),
+                   as_json: bool = typer.Option(False, "--json", help="One JSON object a line")
+                   ) -> None:
+    """Each licence's stored balance beside the one derived from its matched, not-cancelled
+    exports. Exits 1 if any licence disagrees."""
+    from mintrace_common import db
+
+    async def go():
+        conn = await db.connect(_settings().database_url)
+        try:
+            return await conn.fetch(
+                "SELECT * FROM licence_balances WHERE $1::text IS NULL OR licence_number = $1 "
+                "ORDER BY licence_number", licence)
+        finally:
+            await conn.close()
+
+    try:
+        rows = asyncio.run(go())
+    except OSError as exc:
+        _fail(f"cannot reach PostgreSQL: {exc}")
+    if licence and not rows:
+        _fail(f"no licence {licence}")
+    cols = ["licence_number", "status", "max_quantity_kg", "matched_kg", "remaining_kg",
+            "overdrawn_kg", "matched_count", "cancelled_count", "agrees"]
+    if as_json:
+        for r in rows:
+            print(json.dumps({c: str(r[c]) if c.endswith("_kg") else r[c] for c in cols}))
+    else:
+        from rich.table import Table
+
+        table = Table(*cols)
+        for r in rows:
+            table.add_row(*[("yes" if r[c] else "[red]NO[/red]") if c == "agrees" else str(r[c])
+                            for c in cols])
+        Console().print(table)
+    bad = [r["licence_number"] for r in rows if not r["agrees"]]
+    if bad:
+        console.print(f"[red]{len(bad)} licence(s) disagree:[/red] {', '.join(bad)}")
+        raise typer.Exit(1)
+
+
+@licences_app.command("history")
+def licences_history(licence: str = typer.Argument(..., help="Licence number")) -> None:
+    """Every change of one licence, oldest first, with the row as it stood after it."""
+    from mintrace_common import db
+
+    async def go():
+        conn = await db.connect(_settings().database_url)
+        try:
+            return await conn.fetch("SELECT * FROM licence_history WHERE licence_number = $1 "
+                                    "ORDER BY id", licence)
+        finally:
+            await conn.close()
+
+    rows = asyncio.run(go())
+    if not rows:
+        _fail(f"no history for licence {licence}")
+    for r in rows:
+        print(json.dumps({"at": r["at"].isoformat(), "change": r["change"], "source": r["source"],
+                          "snapshot": r["snapshot"]}, default=str))
+
+
+@licences_app.command("publish-events")
+def licences_publish_events(file: Path = typer.Argument(..., help="LicenceEvent objects: a JSON "
+                                                              "array or NDJSON; '-' for stdin")
+                            ) -> None:
+    """Publish licensing-authority events on licence.events (keyed by licence, so that each
+    licence's events are applied in the order given)."""
+    from aiokafka import AIOKafkaProducer
+    from pydantic import ValidationError
+
+    from mintrace_common import topics
+    from mintrace_common.models import LicenceEvent
+
+    text = sys.stdin.read() if str(file) == "-" else _read(file)
+    try:
+        data = json.loads(text) if text.lstrip().startswith("[") else \
+            [json.loads(line) for line in text.splitlines() if line.strip()]
+        events = [LicenceEvent.model_validate(e) for e in data]
+    except (ValueError, ValidationError) as exc:
+        _fail(f"{file} does not hold licence events: {exc}")
+
+    async def go():
+        producer = AIOKafkaProducer(bootstrap_servers=_settings().kafka_bootstrap_servers,
+                                    acks="all", enable_idempotence=True)
+        await producer.start()
+        try:
+            for e in events:
+                await producer.send_and_wait(topics.LICENCE_EVENTS.name,
+                                             e.model_dump_json().encode(),
+                                             key=e.licence_number.encode())
+        finally:
+            await producer.stop()
+
+    asyncio.run(go())
+    console.print(f"published {len(events)} licence event(s) on {topics.LICENCE_EVENTS.name}")
+
+
 def main() -> None:
     app()
 

@@ -105,5 +105,5 @@ def consumer_groups(directory: Path) -> set[str]:
     for path in (directory / "src").rglob("*.py"):
         text = path.read_text()
         found |= set(re.findall(r'group="([\w.-]+)"', text))
-        found |= set(re.findall(r'^GROUP = "([\w.-]+)"', text, re.M))
+        found |= set(re.findall(r'^\w*GROUP = "([\w.-]+)"', text, re.M))
     return found

@@ -59,9 +59,10 @@ async def test_supervisors_read_their_province_and_the_nation_reads_all(stack, p
             return resp.json()["items"]
 
         for _ in range(150):  # routed, and the unlicensed export's alert raised
-            if len(await items("national/reports", "national", **window)) == 3 and await items(
-                    "jiangxi/alerts", "jiangxi", producer_id=ids["JX1"], material="Dy",
-                    type="UNLICENSED_EXPORT", since=window["since"]):
+            raised = await items("jiangxi/alerts", "jiangxi", producer_id=ids["JX1"],
+                                 material="Dy", type="UNLICENSED_EXPORT", since=window["since"])
+            if len(await items("national/reports", "national", **window)) == 3 and export[
+                    "report_id"] in {rid for a in raised for rid in a["report_ids"]}:
                 break
             await asyncio.sleep(0.2)
 

@@ -213,6 +213,7 @@ class LicenceDecision(Wire):
     quantity_kg: Decimal | None = None
     remaining_kg: Decimal | None = None
     decided_at: datetime
+    cancelled_at: datetime | None = None  # set once the report was cancelled (its draw restored)
 
 
 class LicensedReport(ValidatedReport):

@@ -1,14 +1,20 @@
 """Loading the registry document (SPEC §3): an idempotent upsert of every list."""
 
-from .models import RegistryDocument
+from decimal import Decimal
 
+from .models import Licence, RegistryDocument
+
+# A licence's terms are upserted; what exports have drawn of it (drawn_kg) is the ledger's and
+# survives any change of terms. The balance follows the maximum: remaining = new max - drawn,
+# floored at 0 when the new maximum is below what is already drawn (the matched exports stand,
+# nothing more can be drawn until cancellations bring drawn_kg under the maximum again).
 _LICENCE_UPSERT = """
 INSERT INTO licences AS l (licence_number, exporter_id, materials, max_quantity_kg, remaining_kg,
     destination_country, consignee, end_user, valid_from, valid_to, status)
 VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (licence_number) DO UPDATE SET
     exporter_id = EXCLUDED.exporter_id, materials = EXCLUDED.materials,
-    remaining_kg = EXCLUDED.max_quantity_kg - (l.max_quantity_kg - l.remaining_kg),
+    remaining_kg = GREATEST(EXCLUDED.max_quantity_kg - l.drawn_kg, 0),
     max_quantity_kg = EXCLUDED.max_quantity_kg,
     destination_country = EXCLUDED.destination_country, consignee = EXCLUDED.consignee,
     end_user = EXCLUDED.end_user, valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,
@@ -18,8 +24,45 @@ WHERE (l.exporter_id, l.materials, l.max_quantity_kg, l.destination_country, l.c
    IS DISTINCT FROM (EXCLUDED.exporter_id, EXCLUDED.materials, EXCLUDED.max_quantity_kg,
        EXCLUDED.destination_country, EXCLUDED.consignee, EXCLUDED.end_user, EXCLUDED.valid_from,
        EXCLUDED.valid_to, EXCLUDED.status)
-RETURNING licence_number
+RETURNING to_jsonb(l.*) AS snapshot
 """
+
+_LICENCE_CHANGE = """
+UPDATE licences AS l SET status = COALESCE($2, l.status),
+    max_quantity_kg = COALESCE($3, l.max_quantity_kg),
+    remaining_kg = GREATEST(COALESCE($3, l.max_quantity_kg) - l.drawn_kg, 0),
+    version = l.version + 1, updated_at = now()
+WHERE l.licence_number = $1 AND (l.status, l.max_quantity_kg)
+      IS DISTINCT FROM (COALESCE($2, l.status), COALESCE($3, l.max_quantity_kg))
+RETURNING to_jsonb(l.*) AS snapshot
+"""
+
+
+async def _history(conn, licence_number: str, change: str, snapshot: dict, source: str) -> None:
+    await conn.execute("INSERT INTO licence_history (licence_number, change, snapshot, source) "
+                       "VALUES ($1, $2, $3, $4)", licence_number, change, snapshot, source)
+
+
+async def upsert_licence(conn, x: Licence, source: str, change: str = "upsert") -> bool:
+    """Insert or update one licence's terms, keeping what is drawn; a change is written to
+    licence_history with the row as it now stands. Returns whether anything changed."""
+    snapshot = await conn.fetchval(
+        _LICENCE_UPSERT, x.licence_number, x.exporter_id, list(x.materials), x.max_quantity_kg,
+        x.destination_country, x.consignee.model_dump(), x.end_user.model_dump(), x.valid_from,
+        x.valid_to, x.status)
+    if snapshot is not None:
+        await _history(conn, x.licence_number, change, snapshot, source)
+    return snapshot is not None
+
+
+async def change_licence(conn, licence_number: str, source: str, change: str, *,
+                         status: str | None = None, max_quantity_kg: Decimal | None = None) -> bool:
+    """Change a licence's status and/or maximum (balance re-derived as in upsert_licence),
+    with its history. Returns whether anything changed."""
+    snapshot = await conn.fetchval(_LICENCE_CHANGE, licence_number, status, max_quantity_kg)
+    if snapshot is not None:
+        await _history(conn, licence_number, change, snapshot, source)
+    return snapshot is not None
 
 
 async def load(conn, doc: RegistryDocument, source: str = "registry-load") -> dict[str, int]:
@@ -38,19 +81,9 @@ async def load(conn, doc: RegistryDocument, source: str = "registry-load") -> di
                 "stages = EXCLUDED.stages, updated_at = now()",
                 [(f.facility_id, f.producer_id, f.province_code, list(f.stages))
                  for f in doc.facilities])
-        changed: list[str] = []
-        if doc.licences:
-            for x in doc.licences:
-                if await conn.fetchval(
-                        _LICENCE_UPSERT, x.licence_number, x.exporter_id, list(x.materials),
-                        x.max_quantity_kg, x.destination_country, x.consignee.model_dump(),
-                        x.end_user.model_dump(), x.valid_from, x.valid_to, x.status):
-                    changed.append(x.licence_number)
-            by_number = {x.licence_number: x for x in doc.licences}
-            await conn.executemany(
-                "INSERT INTO licence_history (licence_number, change, snapshot, source) "
-                "VALUES ($1, 'upsert', $2, $3)",
-                [(n, by_number[n].model_dump(mode="json"), source) for n in changed])
+        # Sorted: the ledger locks licence rows in this order too, so a load never deadlocks it.
+        changed = [x.licence_number for x in sorted(doc.licences, key=lambda x: x.licence_number)
+                   if await upsert_licence(conn, x, source)]
         if doc.watchlist:
             await conn.executemany(
                 "INSERT INTO watchlist (name, country, aliases, reason) VALUES ($1, $2, $3, $4) "

@@ -12,12 +12,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from mintrace_common import telemetry
 from mintrace_common.service import Resources
 
-from . import openapi, routes
+from . import cancel, openapi, routes
 from .bodies import HTTPProblem
 from .context import Intake, Publish
 from .settings import IntakeSettings
 
-ROUTERS = [routes.router]  # add a router here to add endpoints (they share Intake via Depends)
+ROUTERS = [routes.router, cancel.router]  # add a router here to add endpoints (they share Intake via Depends)
 log = telemetry.get_logger(__name__)
 
 

@@ -13,7 +13,7 @@ from mintrace_common.models import ReceivedReport
 from mintrace_common.service import Resources, ready
 from mintrace_common.settings import Settings
 
-from . import status
+from . import cancel, status
 from .api import create_api
 from .settings import IntakeSettings
 
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     broker = create_broker(settings)
     router = KafkaRouter()
     to_received = router.publisher(topics.RECEIVED.name, description="reports accepted by intake")
+    publish_cancel = cancel.publisher(router)
     status.register(router, res)
     broker.include_router(router)
     tracer = telemetry.tracer()
@@ -56,7 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await res.close()
             telemetry.shutdown()
 
-    return create_api(settings, res, publish, lifespan, lambda: ready(res, broker))
+    app = create_api(settings, res, publish, lifespan, lambda: ready(res, broker))
+    app.state.publish_cancel = publish_cancel
+    return app
 
 
 def main() -> None:

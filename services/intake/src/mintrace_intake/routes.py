@@ -98,4 +98,5 @@ async def get_status(report_id: str, producer_id: str = Depends(current_producer
         "received_at": row["received_at"].isoformat(), "content_hash": row["content_hash"],
         "problems": row["problems"], "warnings": row["warnings"] or [],
         "licence": row["licence"], "province_code": row["province_code"],
-        "alerts": row["alerts"], "updated_at": row["updated_at"].isoformat()})
+        "alerts": row["alerts"], "updated_at": row["updated_at"].isoformat(),
+        "cancelled_at": row["cancelled_at"].isoformat() if row["cancelled_at"] else None})

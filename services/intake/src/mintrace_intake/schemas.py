@@ -52,6 +52,7 @@ class ReportStatus(BaseModel):
     licence: dict | None
     province_code: str | None
     alerts: list[dict]
+    cancelled_at: datetime | None = None
     updated_at: datetime
 
 

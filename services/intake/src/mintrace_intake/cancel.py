@@ -1,0 +1,70 @@
+"""POST /v1/reports/{report_id}/cancel: a producer withdraws one of its own reports.
+
+The cancellation is fixed in the reports table at the first request (its time never changes
+afterwards), then ReportCancelled is published on reports.cancelled and acknowledged by the broker
+before 202 is returned; license-matching restores what the report drew, once. Asking again is
+safe: the same cancellation is published again and changes nothing downstream."""
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaRouter
+
+from mintrace_common import telemetry, topics
+from mintrace_common.kafka import JSON
+from mintrace_common.models import ReportCancelled
+
+from .bodies import HTTPProblem
+from .context import Intake, current_producer, intake
+from .schemas import answers
+
+log = telemetry.get_logger(__name__)
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+PublishCancel = Callable[[ReportCancelled], Awaitable[None]]
+
+
+def publisher(kafka: KafkaRouter) -> PublishCancel:
+    """Declare reports.cancelled on intake's Kafka router; the returned function waits for the
+    broker's acknowledgement."""
+    to_cancelled = kafka.publisher(topics.CANCELLED.name,
+                                   description="reports withdrawn by their producer")
+
+    async def publish(event: ReportCancelled) -> None:
+        sent = await to_cancelled.publish(event.model_dump_json().encode(),
+                                          key=event.report_id.encode(),
+                                          headers={**JSON, **telemetry.inject()}, no_confirm=True)
+        if sent is not None:  # the in-memory test broker hands back no future
+            await sent
+
+    return publish
+
+
+@router.post("/{report_id}/cancel", status_code=202,
+             summary="Cancel one of your reports (an export's licence draw is restored)",
+             responses=answers(401, 403, 404, 409, 429, 503))
+async def cancel(report_id: str, request: Request, producer_id: str = Depends(current_producer),
+                 ctx: Intake = Depends(intake)) -> JSONResponse:
+    ctx.charge(producer_id, 1)
+    now = datetime.now(UTC)
+    async with ctx.res.pool.acquire() as conn:
+        # Owner only: another producer's report is indistinguishable from a missing one.
+        row = await conn.fetchrow(
+            "UPDATE reports SET cancelled_at = COALESCE(cancelled_at, $3), updated_at = now() "
+            "WHERE producer_id = $1 AND report_id = $2 AND state <> 'rejected' "
+            "RETURNING cancelled_at", producer_id, report_id, now)
+        if row is None:
+            rejected = await conn.fetchval(
+                "SELECT state = 'rejected' FROM reports WHERE producer_id = $1 "
+                "AND report_id = $2", producer_id, report_id)
+            if rejected:
+                raise HTTPProblem(409, "a rejected report has nothing to cancel")
+            raise HTTPProblem(404, "no such report")
+    event = ReportCancelled(producer_id=producer_id, report_id=report_id,
+                            cancelled_at=row["cancelled_at"])
+    await request.app.state.publish_cancel(event)
+    log.info("report.cancelled", producer_id=producer_id, report_id=report_id)
+    return JSONResponse({"report_id": report_id, "producer_id": producer_id,
+                         "cancelled_at": event.cancelled_at.isoformat(),
+                         "duplicate": event.cancelled_at != now}, 202)
