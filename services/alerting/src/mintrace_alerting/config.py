@@ -45,6 +45,9 @@ class Rules(BaseModel):
     # inflows (mined, produced, purchased, imported) by at most this much before alerting.
     mass_tolerance_ratio: Decimal = Decimal("0.05")
     mass_tolerance_kg: Decimal = Decimal(200)
+    # evaluated on facts settled this long, so that an input still in flight on another
+    # partition does not make its own sale look unexplained
+    mass_settle_seconds: float = 5.0
 
     # UNCONFIRMED_TRANSFER: the buyer must file its domestic_purchase within the window after the
     # sale occurred; `grace` leaves room for a purchase still in flight through the pipeline.

@@ -44,7 +44,8 @@ class Reference:
 
 def register(router: KafkaRouter, res: Resources, rules: Rules, clock: Clock):
     """Declare the consumer of supervision.national; return the periodic sweep (unconfirmed
-    transfers past their window, and alerts whose publication was interrupted)."""
+    transfers past their window, mass balances of settled facts, and alerts whose publication
+    was interrupted)."""
     reference = Reference(res, rules)
     publishers = {t: router.publisher(t, description="written by alerting (sweep)")
                   for t in OUTPUTS}
@@ -68,6 +69,7 @@ def register(router: KafkaRouter, res: Resources, rules: Rules, clock: Clock):
 
     async def sweep() -> int:
         alerts = await store.sweep_transfers(res.pool, clock(), rules)
+        alerts += await store.sweep_balances(res.pool, clock(), rules)
         alerts += await store.claim_unpublished(res.pool, timedelta(seconds=10))
         if alerts:
             emits = emits_for(alerts, {})

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from mintrace_common.materials import is_controlled
 from mintrace_common.models import Alert, SupervisionRecord
 
 from . import rules as R
@@ -62,7 +63,6 @@ async def process(pool: asyncpg.Pool, batch: list[SupervisionRecord], watchlist:
         alerts = [a for r in new for a in R.stateless_alerts(r, watchlist, reference, now, rules)]
         alerts += await _splits(conn, new, now, rules)
         alerts += await _spikes(conn, new, now, rules)
-        alerts += await _balances(conn, new, now, rules)
         await _transfers(conn, new)
         return await _insert_alerts(conn, alerts)
 
@@ -95,7 +95,7 @@ async def _splits(conn, new: list[SupervisionRecord], now: datetime, rules: Rule
     window = timedelta(hours=rules.split_window_hours)
     groups: dict[tuple[str, str, str], list[SupervisionRecord]] = {}
     for r in new:
-        if r.report.type == "export" and r.report.export:
+        if r.report.type == "export" and r.report.export and is_controlled(r.report.material):
             groups.setdefault((r.producer_id, r.report.material,
                                normalise(r.report.export.consignee.name)), []).append(r)
     if not groups:
@@ -169,39 +169,57 @@ async def _spikes(conn, new: list[SupervisionRecord], now: datetime, rules: Rule
     return alerts
 
 
-async def _balances(conn, new: list[SupervisionRecord], now: datetime,
-                    rules: Rules) -> list[Alert]:
-    touched: dict[tuple[str, str], list[SupervisionRecord]] = {}
-    for r in new:
-        touched.setdefault((r.report.facility_id, r.report.material), []).append(r)
-    keys = list(touched)
-    rows = await conn.fetch(
-        "SELECT k.f, k.m, s.inflow, s.outflow, coalesce(b.alerted_deficit_kg, 0) AS alerted "
-        "FROM unnest($1::text[], $2::text[]) AS k(f, m) "
-        "CROSS JOIN LATERAL (SELECT "
-        "  coalesce(sum(quantity_kg) FILTER (WHERE type = ANY($3::text[])), 0) AS inflow, "
-        "  coalesce(sum(quantity_kg) FILTER (WHERE type = ANY($4::text[])), 0) AS outflow "
-        "  FROM alert_facts x WHERE x.facility_id = k.f AND x.material = k.m) s "
-        "LEFT JOIN mass_balance_state b ON b.facility_id = k.f AND b.material = k.m "
-        "FOR UPDATE OF b",
-        [k[0] for k in keys], [k[1] for k in keys], list(R.INFLOWS), list(R.OUTFLOWS))
-    alerts, state = [], []
-    for row in rows:
-        recs = touched[(row["f"], row["m"])]
-        b = R.Balance(row["f"], recs[0].producer_id, recs[0].province_code, row["m"],
-                      row["inflow"], row["outflow"], row["alerted"],
-                      [r.report_id for r in recs if r.report.type in R.OUTFLOWS])
-        alert, keep = R.balance_decision(b, now, rules)
-        if alert:
-            alerts.append(alert)
-        if keep != row["alerted"]:
-            state.append((row["f"], row["m"], keep))
-    if state:
-        await conn.executemany(
-            "INSERT INTO mass_balance_state (facility_id, material, alerted_deficit_kg) "
-            "VALUES ($1, $2, $3) ON CONFLICT (facility_id, material) DO UPDATE SET "
-            "alerted_deficit_kg = EXCLUDED.alerted_deficit_kg", state)
-    return alerts
+async def sweep_balances(pool: asyncpg.Pool, now: datetime, rules: Rules) -> list[Alert]:
+    """MASS_BALANCE over the facility/material pairs that received facts since the last sweep,
+    counting only facts settled for `mass_settle_seconds`; the evidence is the outflows among
+    the newly settled facts."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK)
+        since = await conn.fetchval("SELECT upto FROM sweep_watermarks WHERE name = 'mass'")
+        upto = await conn.fetchval("SELECT now() - $1::interval",
+                                   timedelta(seconds=rules.mass_settle_seconds))
+        if since is not None and upto <= since:
+            return []
+        fresh = await conn.fetch(
+            "SELECT facility_id, material, producer_id, province_code, report_id, type "
+            "FROM alert_facts WHERE seen_at <= $2 AND ($1::timestamptz IS NULL OR seen_at > $1)",
+            since, upto)
+        await conn.execute(
+            "INSERT INTO sweep_watermarks (name, upto) VALUES ('mass', $1) "
+            "ON CONFLICT (name) DO UPDATE SET upto = EXCLUDED.upto", upto)
+        if not fresh:
+            return []
+        touched: dict[tuple[str, str], list] = {}
+        for f in fresh:
+            touched.setdefault((f["facility_id"], f["material"]), []).append(f)
+        keys = list(touched)
+        rows = await conn.fetch(
+            "SELECT k.f, k.m, s.inflow, s.outflow, coalesce(b.alerted_deficit_kg, 0) AS alerted "
+            "FROM unnest($1::text[], $2::text[]) AS k(f, m) "
+            "CROSS JOIN LATERAL (SELECT "
+            "  coalesce(sum(quantity_kg) FILTER (WHERE type = ANY($3::text[])), 0) AS inflow, "
+            "  coalesce(sum(quantity_kg) FILTER (WHERE type = ANY($4::text[])), 0) AS outflow "
+            "  FROM alert_facts x WHERE x.facility_id = k.f AND x.material = k.m "
+            "  AND x.seen_at <= $5) s "
+            "LEFT JOIN mass_balance_state b ON b.facility_id = k.f AND b.material = k.m",
+            [k[0] for k in keys], [k[1] for k in keys], list(R.INFLOWS), list(R.OUTFLOWS), upto)
+        alerts, state = [], []
+        for row in rows:
+            facts = touched[(row["f"], row["m"])]
+            b = R.Balance(row["f"], facts[0]["producer_id"], facts[0]["province_code"], row["m"],
+                          row["inflow"], row["outflow"], row["alerted"],
+                          [f["report_id"] for f in facts if f["type"] in R.OUTFLOWS])
+            alert, keep = R.balance_decision(b, now, rules)
+            if alert:
+                alerts.append(alert)
+            if keep != row["alerted"]:
+                state.append((row["f"], row["m"], keep))
+        if state:
+            await conn.executemany(
+                "INSERT INTO mass_balance_state (facility_id, material, alerted_deficit_kg) "
+                "VALUES ($1, $2, $3) ON CONFLICT (facility_id, material) DO UPDATE SET "
+                "alerted_deficit_kg = EXCLUDED.alerted_deficit_kg", state)
+        return await _insert_alerts(conn, alerts)
 
 
 async def _transfers(conn, new: list[SupervisionRecord]) -> None:

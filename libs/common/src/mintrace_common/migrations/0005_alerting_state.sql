@@ -58,3 +58,10 @@ CREATE TABLE mass_balance_state (
 ALTER TABLE alerts ADD COLUMN recorded_at timestamptz NOT NULL DEFAULT now();
 ALTER TABLE alerts ADD COLUMN claimed_at timestamptz;
 CREATE INDEX alerts_unpublished ON alerts (recorded_at) WHERE NOT published;
+
+-- Sweeps that work on settled facts remember how far they got (by alert_facts.seen_at).
+CREATE TABLE sweep_watermarks (
+    name text PRIMARY KEY,
+    upto timestamptz NOT NULL
+);
+CREATE INDEX alert_facts_seen ON alert_facts (seen_at);
