@@ -159,6 +159,8 @@ class World:
         self.stock: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
         self.scenario = Scenario(self.run)
         self.licence = {n: (c, e) for n, _, _, c, e, _ in demo.SIM_LICENCES}
+        # stock a late purchase brings, usable only once the purchase has occurred
+        self.deferred: list[tuple[int, tuple[str, str], Decimal]] = []
 
     # --- building blocks --------------------------------------------------------------------
     def day(self, d: int) -> date:
@@ -220,9 +222,12 @@ class World:
                                 "id": self.ids[buyer]}
         if purchase == "none":
             return sale, None
-        later = timedelta(hours=30) if purchase == "late" else timedelta(hours=2)
+        later = timedelta(hours=30) if purchase == "late" else timedelta(hours=1)
         p = self.report(buyer, bfac, "domestic_purchase", bstage, material, form, kg,
                         when + later)
+        if purchase == "late":
+            self.stock[(p["facility_id"], material)] -= kg
+            self.deferred.append((d + 2, (p["facility_id"], material), kg))
         p["value"] = dict(sale["value"])
         p["counterparty"] = {"name": self.names[seller], "country": "CN", "id": self.ids[seller]}
         p["counterparty_report_id"] = sale["report_id"]
@@ -236,7 +241,7 @@ class World:
         consignee = consignee or demo.party(c)
         end_user = end_user or demo.party(e)
         r = self.report(key, fac, "export", "trading", material, form, kg,
-                        self.at(d, hour if hour is not None else self.rng.uniform(15, 20)))
+                        self.at(d, hour if hour is not None else self.rng.uniform(16, 21)))
         r["value"] = {"amount": str((kg * self.price(material, form, factor))
                                     .quantize(Decimal("0.01"))), "currency": "USD"}
         r["counterparty"] = {"name": consignee[0], "country": consignee[1],
@@ -256,6 +261,11 @@ class World:
 
     # --- the normal day ---------------------------------------------------------------------
     def normal_day(self, d: int, skip_production: set[tuple[str, str]] = frozenset()) -> None:
+        """Production in the morning (6-9h), domestic sales at 10-14h with the purchase an hour
+        later, exports at 16-21h: nothing leaves a facility before it arrived."""
+        for due, where, kg in [x for x in self.deferred if x[0] <= d]:
+            self.stock[where] += kg
+        self.deferred = [x for x in self.deferred if x[0] > d]
         for row in PRODUCTION:
             if (row[0], row[4]) not in skip_production:
                 # a quiet or busy day now and then, never near a spike
@@ -263,7 +273,7 @@ class World:
         for row in SALES:
             seller, fac, _, material, *_ , every = row
             stock = self.available(seller, fac, material)
-            if (d + hash(material)) % every == 0 and stock > 0:
+            if (d + len(material)) % every == 0 and stock > 0:
                 kg = (stock * Decimal(str(self.rng.uniform(0.3, 0.5)))).quantize(Decimal(1))
                 if kg >= 50:
                     late = self.rng.random() < 0.15
@@ -284,7 +294,7 @@ class World:
         if self.available("NM1", "SEP", "Nd") * Decimal("0.7") < kg:
             return None
         r = self.report("NM1", "SEP", "export", "trading", "Nd", "oxide", kg,
-                        self.at(d, self.rng.uniform(15, 20)))
+                        self.at(d, self.rng.uniform(16, 21)))
         r["value"] = {"amount": str((kg * self.price("Nd", "oxide")).quantize(Decimal("0.01"))),
                       "currency": "USD"}
         r["counterparty"] = {"name": buyer[0], "country": buyer[1]}
@@ -399,8 +409,8 @@ def _plant(w: World, t: str, d: int, split_streams, split_used, mb_rows) -> bool
         if not stocked(row, sum(pieces)):
             return False
         split_used[row[4]] = d
-        # every 12 hours from day d, 9:00: under the 72 h window, each under the threshold
-        ids = [w.export(row, d, kg, hour=9 + 12 * i)["report_id"] for i, kg in enumerate(pieces)]
+        # every 12 hours from day d, 16:00: inside the 72 h window, each under the threshold
+        ids = [w.export(row, d, kg, hour=16 + 12 * i)["report_id"] for i, kg in enumerate(pieces)]
         plant(ids, f"{n} x ~{limit // 2} kg {row[2]} from day {d}")
         return True
     elif t == "MASS_BALANCE":

@@ -49,13 +49,21 @@ def normalise(name: str) -> str:
     return " ".join(_fold_token(t) for t in kept)
 
 
+CONTAINED = 95.0
+
+
 def score(a: str, b: str, **_) -> float:
-    """Similarity of two normalised names, 0-100: the best of a token-sorted comparison (word
-    order) and a comparison with spaces removed ("Sun Rise" = "Sunrise")."""
+    """Similarity of a normalised party name `a` to a normalised listed name `b`, 0-100: the
+    best of a token-sorted comparison (word order) and a comparison with spaces removed
+    ("Sun Rise" = "Sunrise"); a party name containing every word of a listed name of two words
+    or more ("Baltic Rare Trading International") scores CONTAINED."""
     if not a or not b:
         return 0.0
     if min(len(a), len(b)) < 5:
         return 100.0 if a.replace(" ", "") == b.replace(" ", "") else 0.0
+    listed = set(b.split())
+    if len(listed) >= 2 and listed <= set(a.split()):
+        return max(CONTAINED, fuzz.token_sort_ratio(a, b))
     return max(fuzz.token_sort_ratio(a, b),
                fuzz.ratio("".join(sorted(a.split())), "".join(sorted(b.split()))),
                fuzz.ratio(a.replace(" ", ""), b.replace(" ", "")))

@@ -237,7 +237,7 @@ class Balance:
     inflow_kg: Decimal
     outflow_kg: Decimal
     alerted_deficit_kg: Decimal
-    new_outflows: list[str]      # report_ids of this batch's outflows
+    new_outflows: list[str]      # the outflow(s) the balance is taken at
 
 
 def balance_decision(b: Balance, now: datetime, rules: Rules) -> tuple[Alert | None, Decimal]:

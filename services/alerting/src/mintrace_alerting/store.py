@@ -170,9 +170,10 @@ async def _spikes(conn, new: list[SupervisionRecord], now: datetime, rules: Rule
 
 
 async def sweep_balances(pool: asyncpg.Pool, now: datetime, rules: Rules) -> list[Alert]:
-    """MASS_BALANCE over the facility/material pairs that received facts since the last sweep,
-    counting only facts settled for `mass_settle_seconds`; the evidence is the outflows among
-    the newly settled facts."""
+    """MASS_BALANCE for every sale or export settled since the last sweep: the facility's
+    balance of that material as of the outflow's occurred_at (event time), counting only facts
+    settled for `mass_settle_seconds`, so that an input still in flight on another partition
+    does not make its own sale look unexplained."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK)
         since = await conn.fetchval("SELECT upto FROM sweep_watermarks WHERE name = 'mass'")
@@ -180,45 +181,39 @@ async def sweep_balances(pool: asyncpg.Pool, now: datetime, rules: Rules) -> lis
                                    timedelta(seconds=rules.mass_settle_seconds))
         if since is not None and upto <= since:
             return []
-        fresh = await conn.fetch(
-            "SELECT facility_id, material, producer_id, province_code, report_id, type "
-            "FROM alert_facts WHERE seen_at <= $2 AND ($1::timestamptz IS NULL OR seen_at > $1)",
-            since, upto)
         await conn.execute(
             "INSERT INTO sweep_watermarks (name, upto) VALUES ('mass', $1) "
             "ON CONFLICT (name) DO UPDATE SET upto = EXCLUDED.upto", upto)
-        if not fresh:
-            return []
-        touched: dict[tuple[str, str], list] = {}
-        for f in fresh:
-            touched.setdefault((f["facility_id"], f["material"]), []).append(f)
-        keys = list(touched)
         rows = await conn.fetch(
-            "SELECT k.f, k.m, s.inflow, s.outflow, coalesce(b.alerted_deficit_kg, 0) AS alerted "
-            "FROM unnest($1::text[], $2::text[]) AS k(f, m) "
+            "SELECT o.facility_id, o.material, o.producer_id, o.province_code, o.report_id, "
+            "o.occurred_at, s.inflow, s.outflow, coalesce(b.alerted_deficit_kg, 0) AS alerted "
+            "FROM alert_facts o "
             "CROSS JOIN LATERAL (SELECT "
             "  coalesce(sum(quantity_kg) FILTER (WHERE type = ANY($3::text[])), 0) AS inflow, "
             "  coalesce(sum(quantity_kg) FILTER (WHERE type = ANY($4::text[])), 0) AS outflow "
-            "  FROM alert_facts x WHERE x.facility_id = k.f AND x.material = k.m "
-            "  AND x.seen_at <= $5) s "
-            "LEFT JOIN mass_balance_state b ON b.facility_id = k.f AND b.material = k.m",
-            [k[0] for k in keys], [k[1] for k in keys], list(R.INFLOWS), list(R.OUTFLOWS), upto)
-        alerts, state = [], []
+            "  FROM alert_facts x WHERE x.facility_id = o.facility_id AND x.material = o.material "
+            "  AND x.seen_at <= $2 AND (x.occurred_at, x.report_id) <= (o.occurred_at, o.report_id)"
+            ") s LEFT JOIN mass_balance_state b ON b.facility_id = o.facility_id "
+            "AND b.material = o.material "
+            "WHERE o.type = ANY($4::text[]) AND o.seen_at <= $2 "
+            "AND ($1::timestamptz IS NULL OR o.seen_at > $1) "
+            "ORDER BY o.facility_id, o.material, o.occurred_at, o.report_id",
+            since, upto, list(R.INFLOWS), list(R.OUTFLOWS))
+        alerts, state = [], {}
         for row in rows:
-            facts = touched[(row["f"], row["m"])]
-            b = R.Balance(row["f"], facts[0]["producer_id"], facts[0]["province_code"], row["m"],
-                          row["inflow"], row["outflow"], row["alerted"],
-                          [f["report_id"] for f in facts if f["type"] in R.OUTFLOWS])
-            alert, keep = R.balance_decision(b, now, rules)
+            key = (row["facility_id"], row["material"])
+            alerted = state.get(key, row["alerted"])
+            b = R.Balance(*key[:1], row["producer_id"], row["province_code"], key[1],
+                          row["inflow"], row["outflow"], alerted, [row["report_id"]])
+            alert, state[key] = R.balance_decision(b, now, rules)
             if alert:
                 alerts.append(alert)
-            if keep != row["alerted"]:
-                state.append((row["f"], row["m"], keep))
         if state:
             await conn.executemany(
                 "INSERT INTO mass_balance_state (facility_id, material, alerted_deficit_kg) "
                 "VALUES ($1, $2, $3) ON CONFLICT (facility_id, material) DO UPDATE SET "
-                "alerted_deficit_kg = EXCLUDED.alerted_deficit_kg", state)
+                "alerted_deficit_kg = EXCLUDED.alerted_deficit_kg",
+                [(*k, v) for k, v in state.items()])
         return await _insert_alerts(conn, alerts)
 
 
