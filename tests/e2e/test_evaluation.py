@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from rich.console import Console
 
 from mintrace import devstack, evaluate, scenarios
 
@@ -21,7 +22,7 @@ async def test_mixed_scenario_meets_the_precision_and_recall_floor(make_stack, t
     scores = await evaluate.run(s.intake_url, s.bootstrap, keys, sc, rate=200, timeout=75,
                                 quiet=5)
 
-    print(evaluate.table(scores, "mixed, seed 7"))
+    Console().print(evaluate.table(scores, "mixed, seed 7"))
     for t, sc_ in scores.items():
         assert sc_.recall == 1.0, f"{t}: {sc_}"
         assert sc_.precision >= 0.9, f"{t}: {sc_}"

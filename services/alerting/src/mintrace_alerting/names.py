@@ -40,7 +40,7 @@ def normalise(name: str) -> str:
     tokens = re.sub(r"[^a-z0-9]+", " ", s).split()
     merged: list[str] = []
     for t in tokens:  # runs of single letters are an acronym written with spaces
-        if len(t) == 1 and merged and merged[-1].isalpha() and merged[-1].endswith("\x00"):
+        if len(t) == 1 and merged and merged[-1].endswith("\x00") and merged[-1][:-1].isalpha():
             merged[-1] = merged[-1][:-1] + t + "\x00"
         else:
             merged.append(t + "\x00" if len(t) == 1 else t)
