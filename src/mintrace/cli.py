@@ -185,7 +185,9 @@ def simulate(url: str = typer.Option("http://127.0.0.1:8080", help="Intake base 
                                            "(default KAFKA_BOOTSTRAP_SERVERS)"),
              timeout: float = typer.Option(180.0, help="Seconds to wait for alerts"),
              min_recall: float = typer.Option(0.95, help="Recall floor per type"),
-             min_precision: float = typer.Option(0.90, help="Precision floor per type")) -> None:
+             min_precision: float = typer.Option(0.90, help="Precision floor per type"),
+             scores_json: Path = typer.Option(None, help="Also write the scores here (JSON)")
+             ) -> None:
     """Simulate producer systems along the whole chain submitting through the HTTP intake.
 
     Without --scenario it runs normal traffic until Ctrl-C (or --total). With --scenario it
@@ -214,7 +216,9 @@ def simulate(url: str = typer.Option("http://127.0.0.1:8080", help="Intake base 
             return
         scores = asyncio.run(ev.run(url, bootstrap or settings.kafka_bootstrap_servers, keys, sc,
                                     rate, timeout))
-        Console().print(ev.table(scores, f"scenario {scenario}, seed {seed}, {days} days"))
+        Console(width=120).print(ev.table(scores, f"scenario {scenario}, seed {seed}, {days} days"))
+        if scores_json:
+            scores_json.write_text(json.dumps({t: vars(s) for t, s in scores.items()}, indent=1))
         if not ev.meets(scores, min_recall, min_precision):
             console.print(f"[red]below the floor (recall {min_recall}, precision "
                           f"{min_precision})[/red]")

@@ -49,7 +49,7 @@ PRODUCTION = [
     ("JX1", "SEP", "processing_output", "separation", "Dy", "oxide", 700, 1_000),
     ("JX1", "SEP", "processing_output", "separation", "Tb", "oxide", 250, 350),
     ("NM1", "SEP", "processing_output", "separation", "Gd", "oxide", 600, 900),
-    ("NM1", "SEP", "processing_output", "separation", "Nd", "oxide", 4_000, 6_000),
+    ("NM1", "SEP", "processing_output", "separation", "Nd", "oxide", 6_000, 9_000),
     ("NM2", "MAG", "processing_output", "magnet_manufacturing", "NdFeB-magnet", "magnet",
      3_000, 4_500),
     ("HN1", "SML", "processing_output", "smelting", "Sb", "metal", 2_000, 3_000),
