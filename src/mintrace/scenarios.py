@@ -326,7 +326,7 @@ def build(seed: int = 0, days: int = 12, scenario: str = "mixed", per_type: int 
     spike_streams = rng.sample(PRODUCTION, len(PRODUCTION))
     split_streams = itertools.cycle(rng.sample(EXPORTS, len(EXPORTS)))
     split_used: dict[tuple, int] = {}
-    mb_rows = itertools.cycle([("sale", SALES[0]), ("sale", SALES[1]), ("export", EXPORTS[8])])
+    mb_rows = itertools.cycle([("sale", SALES[0]), ("sale", SALES[3]), ("export", EXPORTS[8])])
     spiked: set[tuple[str, str]] = set()
     for d in range(days):
         todays = plan.get(d, [])
