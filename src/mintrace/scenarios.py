@@ -353,8 +353,13 @@ def build(seed: int = 0, days: int = 12, scenario: str = "mixed", per_type: int 
 def _plant(w: World, t: str, d: int, split_streams, split_used, mb_rows) -> bool:
     """Plant one anomaly of type `t` on day `d`; False when the stock does not allow it today."""
     rng = w.rng
-    plant = lambda ids, note: w.scenario.planted.append(Planted(t, ids, note))  # noqa: E731
-    stocked = lambda row, kg: w.available(row[0], row[1], row[2]) * Decimal("0.8") >= kg  # noqa: E731
+
+    def plant(ids: list[str], note: str) -> None:
+        w.scenario.planted.append(Planted(t, ids, note))
+
+    def stocked(row, kg: Decimal) -> bool:
+        return w.available(row[0], row[1], row[2]) * Decimal("0.8") >= kg
+
     if t in ("UNLICENSED_EXPORT", "LICENCE_INVALID", "PRICE_ANOMALY", "TRANSSHIPMENT_RISK"):
         candidates = [r for r in EXPORTS if r[2] not in ("Tb", "NdFeB-magnet", "W")] \
             if t != "TRANSSHIPMENT_RISK" else [r for r in EXPORTS if r[2] in ("NdFeB-magnet", "W")]

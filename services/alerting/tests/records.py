@@ -11,7 +11,8 @@ from mintrace_common.models import SupervisionRecord
 def record(report_id: str = "R-1", *, producer: str = "91360700MA35XXXXXX",
            type_: str = "export", material: str = "Dy", form: str = "oxide",
            kg: str | Decimal = "250", usd: str | None = "65000", when: datetime | str | None = None,
-           facility: str = "JX-GZ-SEP-01", consignee: tuple[str, str] = ("Hanse Magnetics GmbH", "DE"),
+           facility: str = "JX-GZ-SEP-01",
+           consignee: tuple[str, str] = ("Hanse Magnetics GmbH", "DE"),
            end_user: tuple[str, str] | None = None, destination: str | None = None,
            counterparty: dict | None = None, counterparty_report_id: str | None = None,
            licence: dict | None = None) -> SupervisionRecord:

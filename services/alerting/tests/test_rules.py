@@ -121,6 +121,10 @@ def test_mass_balance_within_tolerance_or_already_alerted_raises_nothing():
     assert alert is None and keep == 0  # back in balance: a new deficit alerts again
 
 
+def test_a_facility_without_any_reported_input_is_not_balanced_yet():
+    assert R.balance_decision(_balance(0, 5_000), NOW, RULES)[0] is None
+
+
 def test_unconfirmed_transfer_is_due_only_after_the_window():
     sale = R.PendingSale("P", "S-1", "B", "360000", NOW - timedelta(hours=47))
     assert not R.transfer_due(sale, NOW, RULES)

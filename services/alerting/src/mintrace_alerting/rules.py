@@ -224,7 +224,8 @@ def spike_alert(v: DailyVolume, now: datetime, rules: Rules) -> Alert | None:
                   f"{v.type} of {v.material} on {v.day}: {v.total_kg} kg, "
                   f"{v.total_kg / mean:.1f}x the trailing {v.baseline_days}-day mean of "
                   f"{mean:.0f} kg", now, rules,
-                  {"day": v.day, "total_kg": str(v.total_kg), "baseline_mean_kg": str(round(mean, 3)),
+                  {"day": v.day, "total_kg": str(v.total_kg),
+                   "baseline_mean_kg": str(round(mean, 3)),
                    "factor": str(rules.spike_factor)}, v.material, v.type, v.day)
 
 
@@ -242,10 +243,14 @@ class Balance:
 
 def balance_decision(b: Balance, now: datetime, rules: Rules) -> tuple[Alert | None, Decimal]:
     """(alert, the alerted deficit to keep). A facility alerts again only once its deficit
-    grows beyond what was already alerted, or after it was back in balance."""
+    grows beyond what was already alerted, or after it was back in balance. A facility that
+    never reported any input of the material is not balanced: at go-live it ships from opening
+    stock nobody reported."""
     deficit = b.outflow_kg - b.inflow_kg
     if deficit <= 0:
         return None, Decimal(0)
+    if b.inflow_kg == 0:
+        return None, b.alerted_deficit_kg
     allowed = b.inflow_kg * rules.mass_tolerance_ratio + rules.mass_tolerance_kg
     if (deficit <= allowed or deficit <= b.alerted_deficit_kg + rules.mass_tolerance_kg
             or not b.new_outflows):

@@ -253,11 +253,13 @@ async def sweep_transfers(pool: asyncpg.Pool, now: datetime, rules: Rules) -> li
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK)
         due = await conn.fetch(
-            "DELETE FROM pending_transfers WHERE occurred_at < $1 AND seen_at < now() - $2::interval "
+            "DELETE FROM pending_transfers WHERE occurred_at < $1 "
+            "AND seen_at < now() - $2::interval "
             "RETURNING producer_id, report_id, buyer_id, province_code, occurred_at",
             deadline, timedelta(seconds=rules.transfer_grace_seconds))
         sales = [R.PendingSale(**dict(r)) for r in due]
-        alerts = [R.unconfirmed_alert(s, now, rules) for s in sales if R.transfer_due(s, now, rules)]
+        alerts = [R.unconfirmed_alert(s, now, rules) for s in sales
+                  if R.transfer_due(s, now, rules)]
         return await _insert_alerts(conn, alerts)
 
 
