@@ -96,12 +96,12 @@ async def submit(url: str, keys: dict[str, str], scenario: Scenario, rate: float
 
 async def collect(bootstrap: str, scenario: Scenario, *, timeout: float = 180.0,
                   quiet: float = 10.0, on_progress=None) -> list[dict]:
-    """Read supervision.national and alerts.national from the beginning until every report of
-    the run was routed, every planted anomaly has an alert (or `timeout`), and no new alert of
+    """Read supervision.national, reports.rejected and alerts.national from the beginning until
+    every report of the run was routed or rejected, every planted anomaly has an alert (or `timeout`), and no new alert of
     the run arrived for `quiet` seconds (late alerts are false positives too)."""
     mine = f"-{scenario.run}-"
     planted = [(p.type, set(p.report_ids)) for p in scenario.planted]
-    consumer = AIOKafkaConsumer("supervision.national", "alerts.national",
+    consumer = AIOKafkaConsumer("supervision.national", "reports.rejected", "alerts.national",
                                 bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 enable_auto_commit=False)
     await consumer.start()
@@ -116,7 +116,7 @@ async def collect(bootstrap: str, scenario: Scenario, *, timeout: float = 180.0,
             for tp, records in batch.items():
                 for rec in records:
                     value = json.loads(rec.value)
-                    if tp.topic == "supervision.national":
+                    if tp.topic in ("supervision.national", "reports.rejected"):
                         if mine in value["report_id"]:
                             routed.add(value["report_id"])
                     elif any(mine in r for r in value["report_ids"]):
@@ -143,7 +143,7 @@ async def run(url: str, bootstrap: str, keys: dict[str, str], scenario: Scenario
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
                   "{task.total}"), TimeElapsedColumn(), console=console) as progress:
         sent = progress.add_task("submitted", total=len(scenario.reports))
-        routed = progress.add_task("routed", total=len(scenario.reports))
+        routed = progress.add_task("routed/rejected", total=len(scenario.reports))
         found = progress.add_task("anomalies alerted", total=len(scenario.planted))
 
         def on_routed(n_routed: int, n_found: int) -> None:

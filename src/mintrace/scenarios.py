@@ -173,6 +173,7 @@ class World:
 
     def report(self, key: str, fac: str, type_: str, stage: str, material: str, form: str,
                kg: Decimal, when: datetime) -> dict:
+        when = min(when, datetime.now(CHINA) - timedelta(minutes=5)).replace(microsecond=0)
         r = {"report_id": f"{key}-{self.run}-{next(self.counter):07d}", "schema_version": 1,
              "producer_id": self.ids[key], "facility_id": demo.facility_id(key, fac),
              "type": type_, "stage": stage, "occurred_at": when.isoformat(),
