@@ -29,7 +29,7 @@ SERVER = os.environ.get("PG_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/p
 
 def watchlist_quality() -> None:
     sys.path.insert(0, str(Path(__file__).parent.parent / "services/alerting/tests"))
-    from clean_names import CLEAN_NAMES
+    from alerting_clean_names import CLEAN_NAMES
     from mintrace_alerting.config import Rules
     from mintrace_alerting.names import Watchlist
 

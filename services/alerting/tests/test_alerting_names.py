@@ -2,7 +2,7 @@
 
 import random
 
-from clean_names import CLEAN_NAMES
+from alerting_clean_names import CLEAN_NAMES
 
 from mintrace import demo, scenarios
 from mintrace_alerting.config import Rules
