@@ -190,11 +190,58 @@ def keys_revoke(producer: str = typer.Option(None, help="Producer USCC: revoke a
 def simulate(url: str = typer.Option("http://127.0.0.1:8080", help="Intake base URL"),
              rate: float = typer.Option(20.0, help="Reports per second"),
              total: int = typer.Option(None, help="Stop after this many (default: run until Ctrl-C)"),
-             seed: int = typer.Option(0, help="Random seed")) -> None:
-    """Simulate producer systems submitting reports through the HTTP intake."""
-    from . import devstack, simulator
+             seed: int = typer.Option(0, help="Random seed"),
+             scenario: str = typer.Option(None, help="Submit one labelled scenario and stop: "
+                                          "baseline, mixed (every alert type), smuggling, "
+                                          "illegal-mining, tax-evasion"),
+             days: int = typer.Option(12, help="Days of traffic in a scenario (at least 8)"),
+             per_type: int = typer.Option(3, help="Anomalies planted per alert type"),
+             evaluate: bool = typer.Option(False, "--evaluate", help="After a scenario, read "
+                                           "alerts.national and print precision and recall per "
+                                           "alert type (exit 1 below the floors)"),
+             bootstrap: str = typer.Option(None, help="Kafka bootstrap for --evaluate "
+                                           "(default KAFKA_BOOTSTRAP_SERVERS)"),
+             timeout: float = typer.Option(180.0, help="Seconds to wait for alerts"),
+             min_recall: float = typer.Option(0.95, help="Recall floor per type"),
+             min_precision: float = typer.Option(0.90, help="Precision floor per type"),
+             scores_json: Path = typer.Option(None, help="Also write the scores here (JSON)")
+             ) -> None:
+    """Simulate producer systems along the whole chain submitting through the HTTP intake.
 
-    keys = asyncio.run(devstack.issue_producer_keys(_settings().database_url))
+    Without --scenario it runs normal traffic until Ctrl-C (or --total). With --scenario it
+    submits that scenario's days of traffic with labelled anomalies; --evaluate then scores the
+    alerts against them."""
+    from . import devstack, evaluate as ev, scenarios, simulator
+
+    if scenario and scenario not in scenarios.SCENARIOS:
+        _fail(f"unknown scenario {scenario!r}; one of: {', '.join(scenarios.SCENARIOS)}")
+    if evaluate and not scenario:
+        _fail("--evaluate needs a --scenario")
+    if days < 8:
+        _fail("--days must be at least 8 (trailing baselines and the transfer window)")
+    settings = _settings()
+    try:
+        keys = asyncio.run(devstack.issue_producer_keys(settings.database_url))
+    except OSError as exc:
+        _fail(f"cannot reach PostgreSQL at {settings.database_url} to issue producer keys: {exc}")
+    if scenario:
+        sc = scenarios.build(seed=seed, days=days, scenario=scenario, per_type=per_type)
+        console.print(f"scenario {scenario} seed {seed}: {len(sc.reports)} reports over {days} "
+                      f"days, {len(sc.planted)} planted anomalies, run id {sc.run}")
+        if not evaluate:
+            counts = asyncio.run(ev.submit(url, keys, sc, rate))
+            console.print(f"simulate: done {counts}")
+            return
+        scores = asyncio.run(ev.run(url, bootstrap or settings.kafka_bootstrap_servers, keys, sc,
+                                    rate, timeout))
+        Console(width=120).print(ev.table(scores, f"scenario {scenario}, seed {seed}, {days} days"))
+        if scores_json:
+            scores_json.write_text(json.dumps({t: vars(s) for t, s in scores.items()}, indent=1))
+        if not ev.meets(scores, min_recall, min_precision):
+            console.print(f"[red]below the floor (recall {min_recall}, precision "
+                          f"{min_precision})[/red]")
+            raise typer.Exit(1)
+        return
     started = time.monotonic()
     seen = [0]
 

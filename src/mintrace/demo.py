@@ -63,6 +63,8 @@ PRICES = {  # USD per kg, by (material, form)
     ("W", "concentrate"): "18", ("graphite", "concentrate"): "0.6", ("Nd", "oxide"): "60",
     ("Pr", "oxide"): "60", ("REO-concentrate", "concentrate"): "5", ("Dy", "ore"): "2",
     ("REO-concentrate", "ore"): "1",
+    ("La", "oxide"): "1.5", ("Ce", "oxide"): "1.5", ("Sb", "ore"): "4", ("W", "ore"): "12",
+    ("graphite", "ore"): "0.3",
 }
 
 # (producer key, material, buyer index, kg)
@@ -72,6 +74,34 @@ LICENCES = [
     ("GX1", "Y", 5, 100_000), ("YN1", "Ge", 1, 15_000), ("HLJ", "graphite", 2, 2_000_000),
     ("GD1", "Ga", 3, 10_000),
 ]
+
+
+# Forwarders at transshipment hubs and consignees whose end user sits elsewhere: licensed routes
+# the supervisor still wants flagged (TRANSSHIPMENT_RISK). Appended to BUYERS' indices.
+HUB_BUYERS = [("Lion City Metals Pte Ltd", "SG"), ("Rotterdam Metal Brokers BV", "NL")]
+
+# The simulator's own licences, large enough for many runs, so that simulated exports never
+# draw on the LICENCES above (tests rely on their balances). (number, producer key, material,
+# consignee, end user, kg) with consignee/end user indices into BUYERS + HUB_BUYERS.
+SIM_LICENCES = [
+    ("EL-2026-SIM-DY-001", "JX1", "Dy", 0, 0, 50_000_000),
+    ("EL-2026-SIM-TB-001", "JX1", "Tb", 1, 1, 10_000_000),
+    ("EL-2026-SIM-TB-TINY", "JX1", "Tb", 1, 1, 100),
+    ("EL-2026-SIM-GD-001", "NM1", "Gd", 2, 2, 50_000_000),
+    ("EL-2026-SIM-NDFEB-001", "NM2", "NdFeB-magnet", 3, 3, 500_000_000),
+    ("EL-2026-SIM-NDFEB-NL", "NM2", "NdFeB-magnet", 7, 3, 500_000_000),
+    ("EL-2026-SIM-SB-001", "HN1", "Sb", 4, 4, 500_000_000),
+    ("EL-2026-SIM-W-001", "HN1", "W", 0, 0, 500_000_000),
+    ("EL-2026-SIM-W-SG", "HN1", "W", 6, 6, 500_000_000),
+    ("EL-2026-SIM-Y-001", "GX1", "Y", 5, 5, 500_000_000),
+    ("EL-2026-SIM-GE-001", "YN1", "Ge", 1, 1, 10_000_000),
+    ("EL-2026-SIM-GA-001", "GD1", "Ga", 3, 3, 10_000_000),
+    ("EL-2026-SIM-GRAPHITE-001", "HLJ", "graphite", 2, 2, 5_000_000_000),
+]
+
+
+def party(i: int) -> tuple[str, str]:
+    return (BUYERS + HUB_BUYERS)[i]
 
 
 def producer_ids() -> dict[str, str]:
@@ -100,7 +130,14 @@ def registry(year: int = 2026) -> RegistryDocument:
                       "end_user": {"name": BUYERS[b][0], "country": BUYERS[b][1]},
                       "valid_from": date(year, 1, 1).isoformat(),
                       "valid_to": date(year + 1, 12, 31).isoformat(), "status": "active"}
-                     for i, (k, m, b, kg) in enumerate(LICENCES)],
+                     for i, (k, m, b, kg) in enumerate(LICENCES)]
+                    + [{"licence_number": n, "exporter_id": ids[k], "materials": [m],
+                        "max_quantity_kg": str(kg), "destination_country": party(c)[1],
+                        "consignee": {"name": party(c)[0], "country": party(c)[1]},
+                        "end_user": {"name": party(e)[0], "country": party(e)[1]},
+                        "valid_from": date(year, 1, 1).isoformat(),
+                        "valid_to": date(year + 1, 12, 31).isoformat(), "status": "active"}
+                       for n, k, m, c, e, kg in SIM_LICENCES],
         "watchlist": WATCHLIST,
         "reference_prices": [{"material": m, "form": f, "usd_per_kg": str(Decimal(p))}
                              for (m, f), p in PRICES.items()],

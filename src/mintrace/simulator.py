@@ -1,5 +1,5 @@
-"""A population of producer systems submitting through the real HTTP intake: mines, separation
-plants, smelters, magnet makers and traders, with exports under their licences."""
+"""Producer systems submitting through the real HTTP intake. `run` feeds the realistic chain of
+`scenarios.World`; `Population` is the simpler stateless mix the pipeline benchmark uses."""
 
 import asyncio
 import itertools
@@ -125,21 +125,28 @@ async def submit(client: httpx.AsyncClient, keys: dict[str, str], batch: list[Su
 
 
 async def run(url: str, keys: dict[str, str], rate: float, total: int | None, seed: int,
-              progress=None) -> dict:
-    """Submit at about `rate` reports/s until `total` (or forever)."""
-    pop = Population(seed=seed)
+              progress=None, days: int = 12) -> dict:
+    """Submit normal chain traffic (scenarios.World, no anomalies) at about `rate` reports/s
+    until `total` (or forever): one `days`-long history after another, each its own run id."""
+    from . import scenarios
+
     sent, counts = 0, {}
     tick = 0.5
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        while total is None or sent < total:
-            n = max(1, int(rate * tick))
-            if total is not None:
-                n = min(n, total - sent)
-            started = asyncio.get_running_loop().time()
-            for k, v in (await submit(client, keys, [pop.next() for _ in range(n)])).items():
-                counts[k] = counts.get(k, 0) + v
-            sent += n
-            if progress:
-                progress(n, counts)
-            await asyncio.sleep(max(0.0, tick - (asyncio.get_running_loop().time() - started)))
+        for cycle in itertools.count():
+            reports = scenarios.build(seed=seed + cycle, days=days, scenario="baseline").reports
+            for i in range(0, len(reports), max(1, int(rate * tick))):
+                if total is not None and sent >= total:
+                    return counts
+                chunk = reports[i:i + max(1, int(rate * tick))]
+                if total is not None:
+                    chunk = chunk[:total - sent]
+                started = asyncio.get_running_loop().time()
+                batch = [Submission(key, r) for key, r in chunk]
+                for k, v in (await submit(client, keys, batch)).items():
+                    counts[k] = counts.get(k, 0) + v
+                sent += len(chunk)
+                if progress:
+                    progress(len(chunk), counts)
+                await asyncio.sleep(max(0.0, tick - (asyncio.get_running_loop().time() - started)))
     return counts

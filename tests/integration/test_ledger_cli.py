@@ -43,7 +43,7 @@ def test_audit_lists_every_licence_and_exits_1_when_one_disagrees(database):
     result = run(database, "licences", "audit", "--json")
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(rows) == len(demo.LICENCES) and all(r["agrees"] for r in rows)
+    assert len(rows) == len(demo.registry().licences) and all(r["agrees"] for r in rows)
     dy = demo.licence_number(0, "Dy")
     sql(database, f"UPDATE licences SET remaining_kg = 1 WHERE licence_number = '{dy}'")
     result = run(database, "licences", "audit")

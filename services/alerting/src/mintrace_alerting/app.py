@@ -1,14 +1,38 @@
+import asyncio
+import os
+from datetime import timedelta
+
 from faststream import FastStream
 
 from mintrace_common.service import create_service, run
 from mintrace_common.settings import Settings
 
-from .handlers import register
+from . import config, handlers
 
 
-def create_app(settings: Settings | None = None) -> FastStream:
+def create_app(settings: Settings | None = None, rules: config.Rules | None = None,
+               clock: handlers.Clock | None = None) -> FastStream:
+    """`clock` is injectable (tests); by default the system clock shifted by
+    $ALERTING_CLOCK_OFFSET_S seconds, which lets a staging run fast-forward the windows."""
     settings = settings or Settings(service_name="alerting")
-    app, _ = create_service(settings, register)
+    rules = rules or config.load()
+    clock = clock or handlers.system_clock(
+        timedelta(seconds=float(os.environ.get("ALERTING_CLOCK_OFFSET_S", "0"))))
+    sweeps = []
+    app, _ = create_service(settings, lambda router, res: sweeps.append(
+        handlers.register(router, res, rules, clock)))
+    tasks: list[asyncio.Task] = []
+
+    @app.after_startup
+    async def _start_sweep() -> None:
+        tasks.append(asyncio.create_task(
+            handlers.sweep_forever(sweeps[0], rules.sweep_interval_seconds)))
+
+    @app.on_shutdown
+    async def _stop_sweep() -> None:
+        for t in tasks:
+            t.cancel()
+
     return app
 
 

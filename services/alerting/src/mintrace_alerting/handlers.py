@@ -1,14 +1,22 @@
-from datetime import UTC, datetime
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from faststream.kafka import KafkaRouter
 
-from mintrace_common import topics
-from mintrace_common.kafka import Emit, batch_stage
+from mintrace_common import telemetry, topics
+from mintrace_common.kafka import TRANSIENT, Emit, batch_stage, publish_all
 from mintrace_common.models import Alert, SupervisionRecord
 from mintrace_common.provinces import BY_CODE
 from mintrace_common.service import Resources
 
-from . import rules, store
+from . import store
+from .config import Rules
+
+Clock = Callable[[], datetime]
+log = telemetry.get_logger(__name__)
+OUTPUTS = [t.name for t in (topics.ALERTS_NATIONAL, *topics.PROVINCE_ALERTS)]
 
 
 def emits_for(alerts: list[Alert], trace_keys: dict[str, str]) -> list[Emit]:
@@ -21,19 +29,68 @@ def emits_for(alerts: list[Alert], trace_keys: dict[str, str]) -> list[Emit]:
     return out
 
 
-def register(router: KafkaRouter, res: Resources) -> None:
+class Reference:
+    """The watchlist and reference prices, re-read from the registry every few seconds."""
+
+    def __init__(self, res: Resources, rules: Rules) -> None:
+        self.res, self.rules, self.loaded_at, self.value = res, rules, float("-inf"), None
+
+    async def get(self):
+        if time.monotonic() - self.loaded_at > self.res.settings.registry_refresh_s:
+            self.value = await store.load_reference(self.res.pool, self.rules.watchlist_min_score)
+            self.loaded_at = time.monotonic()
+        return self.value
+
+
+def register(router: KafkaRouter, res: Resources, rules: Rules, clock: Clock):
+    """Declare the consumer of supervision.national; return the periodic sweep (unconfirmed
+    transfers past their window, mass balances of settled facts, and alerts whose publication
+    was interrupted)."""
+    reference = Reference(res, rules)
+    publishers = {t: router.publisher(t, description="written by alerting (sweep)")
+                  for t in OUTPUTS}
+
     async def published(emits: list[Emit]) -> None:
         await store.mark_published(res.pool, sorted({e.key for e in emits}))
 
-    @batch_stage(router, topics.SUPERVISION_NATIONAL, group="alerting",
-                 outputs=[t.name for t in (topics.ALERTS_NATIONAL, *topics.PROVINCE_ALERTS)],
+    @batch_stage(router, topics.SUPERVISION_NATIONAL, group="alerting", outputs=OUTPUTS,
                  max_records=res.settings.kafka_max_records, after_publish=published)
     async def on_routed(batch: list[SupervisionRecord]) -> list[Emit]:
-        now = datetime.now(UTC)
-        alerts: list[Alert] = []
-        trace_keys: dict[str, str] = {}
-        for rec in batch:
-            for a in rules.licence_alerts(rec, now):
-                alerts.append(a)
-                trace_keys[a.alert_id] = rec.report_id
-        return emits_for(await store.record(res.pool, alerts), trace_keys)
+        watchlist, prices = await reference.get()
+        alerts = await store.process(res.pool, batch, watchlist, prices, clock(), rules)
+        for a in alerts:
+            log.info("alert.raised", alert_id=a.alert_id, type=a.type, producer=a.producer_id,
+                     reports=len(a.report_ids))
+        in_batch = {r.report_id for r in batch}
+        # an alert continues the trace of the (last) evidence report of this batch
+        return emits_for(alerts, {a.alert_id: next((i for i in reversed(a.report_ids)
+                                                    if i in in_batch), a.alert_id)
+                                  for a in alerts})
+
+    async def sweep() -> int:
+        alerts = await store.sweep_transfers(res.pool, clock(), rules)
+        alerts += await store.sweep_balances(res.pool, clock(), rules)
+        alerts += await store.claim_unpublished(res.pool, timedelta(seconds=10))
+        if alerts:
+            emits = emits_for(alerts, {})
+            await publish_all(publishers, emits)
+            await published(emits)
+            log.info("alert.swept", count=len(alerts))
+        return len(alerts)
+
+    return sweep
+
+
+async def sweep_forever(sweep, interval: float) -> None:
+    while True:
+        try:
+            await sweep()
+        except TRANSIENT as exc:
+            log.warning("sweep.retry", error=repr(exc)[:300])
+        except Exception as exc:  # a failing sweep must not stop the consumer
+            log.error("sweep.failed", error=repr(exc)[:500])
+        await asyncio.sleep(interval)
+
+
+def system_clock(offset: timedelta = timedelta(0)) -> Clock:
+    return lambda: datetime.now(UTC) + offset

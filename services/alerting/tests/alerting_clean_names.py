@@ -1,0 +1,36 @@
+"""Real-looking foreign buyers of rare earths and magnets that are NOT on the demo watchlist,
+many deliberately sharing words with listed names (Oriental, Transit, Metals, Baltic, Rare,
+Trading, Sunrise, Alloy, Holdings): the false-positive set for the watchlist matcher."""
+
+CLEAN_NAMES = """
+Hanse Magnetics GmbH|Nippon Motor Materials KK|Korea Precision Alloys Co Ltd
+Great Lakes Magnet Corp|Lyon Aero Components SA|Milano Elettronica SpA
+Oriental Precision Motors Co Ltd|Baltic Magnet Recycling AS|Sunrise Solar Components Inc
+Transit Rail Motors SA|Nordic Rare Metals AB|Pacific Alloy Traders Pty Ltd
+Hanse Elektromotoren GmbH|Alpine Sensor Systems AG|Seoul Motion Parts Co Ltd
+Mumbai Magnetics Pvt Ltd|Sao Paulo Motores Ltda|Quebec Electro Materials Inc
+Orient Metals Trading Co Ltd|Rare Earth Transit Logistics BV|Baltic Sea Shipping OU
+Sunrise Holdings Group Ltd|Metals Oriental Trading LLC|Transit Alloy Works Sp zoo
+Gulf Electric Motors LLC|Istanbul Motor Parts AS|Kyushu Magnet Materials KK
+Lombardia Motori SpA|Great Plains Wind Energy LLC|Danube Drives Kft
+Oriental Metal Finishing Inc|Baltic Trading House OU|Sunrise Alloy Wheels Pty Ltd
+Eastern Transit Metals Ltd|Rare Trading Company SA|Alloy Holdings Canada Inc
+Oriental Bank Holdings|Baltic Rail Freight AS|Sun Valley Alloys LLC
+Transmetal Industries Ltd|Oriental Traders Ltd|Rare Earth Magnet Solutions GmbH
+Vacuumschmelze Partner GmbH|Arnold Magnetic Partners Inc|Neo Performance Partners Ltd
+Solvay Rare Earth Partners SA|Lynas Customer Services Pty Ltd|Shin-Etsu Partner KK
+TDK Components Europe GmbH|Hitachi Metals Partner KK|Bosch Motor Systems GmbH
+Valeo Electrification SA|Siemens Gamesa Components SL|Vestas Nacelles AS
+Tesla Motor Supply LLC|General Motors Components Holdings LLC|Toyota Tsusho Materials KK
+Umicore Specialty Materials NV|Heraeus Precious Metals GmbH|Plansee Tungsten AG
+Wolfram Bergbau Partner GmbH|Almonty Industries Inc|Kennametal Europe GmbH
+Sandvik Hard Materials AB|Ceratizit Luxembourg SARL|H.C. Starck Tungsten GmbH
+5N Plus Germanium Inc|Umicore Optics Materials NV|Indium Corporation of America
+Imerys Graphite Carbon SA|SGL Carbon SE|Tokai Carbon Co Ltd
+Syrah Resources Trading Ltd|Nouveau Monde Graphite Inc|Westwater Resources Inc
+Skyworks Gallium Partners Inc|Qorvo Materials LLC|Wolfspeed Materials Inc
+AXT Substrates Inc|Freiberger Compound Materials GmbH|Sumitomo Electric Materials KK
+Oriental Yeast Trading Co Ltd|Transit Systems Holdings Ltd|Metals X Holdings Ltd
+Baltic Amber Trading OU|Sunrise Medical Holdings Ltd|Rare Books Trading Ltd
+Alloy Steel International Inc|Orient Overseas Container Line Ltd|Baltic International Bank
+""".replace("\n", "|").strip("|").split("|")

@@ -1,0 +1,152 @@
+"""The stateful rules against a real PostgreSQL: once per condition across batches, redeliveries
+and concurrent instances; the sweep driven by an injected clock."""
+
+import asyncio
+import os
+import secrets
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+import pytest
+from alerting_records import record
+
+from mintrace import devstack
+from mintrace_alerting import store
+from mintrace_alerting.config import Rules
+from mintrace_alerting.names import Watchlist
+from mintrace_common import db
+
+
+def _server() -> str:
+    url = os.environ.get("DATABASE_URL")
+    return url.rsplit("/", 1)[0] + "/postgres" if url else \
+        "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="module")
+def alerting_db_url():
+    server = _server()
+    host, port = "127.0.0.1", 5432
+    if not os.environ.get("DATABASE_URL") and not devstack.port_open(host, port):
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432 and no DATABASE_URL")
+    name = f"mintrace_alerting_{os.getpid()}_{secrets.token_hex(3)}"
+    url = server.rsplit("/", 1)[0] + "/" + name
+    asyncio.run(devstack.prepare_database(url))
+    yield url
+
+    async def drop():
+        conn = await asyncpg.connect(server)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+@pytest.fixture
+async def pool(alerting_db_url):
+    p = await db.create_pool(alerting_db_url, 1, 4)
+    async with p.acquire() as conn:
+        await conn.execute("TRUNCATE alert_facts, pending_transfers, split_episodes, "
+                           "mass_balance_state, sweep_watermarks, alerts")
+    yield p
+    await p.close()
+
+
+RULES = Rules(mass_settle_seconds=0, transfer_grace_seconds=0)
+NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
+T0 = datetime(2026, 11, 10, 8, tzinfo=UTC)
+EMPTY = Watchlist([], 90)
+SELLER, BUYER = "91360727MA00000022", "91360700MA0000001T"
+
+
+async def run(pool, batch, now=NOW):
+    return await store.process(pool, batch, EMPTY, {}, now, RULES)
+
+
+def piece(i: int, kg: int = 400, hours: int = 12):
+    return record(f"E-{i}", kg=str(kg), usd=None, when=T0 + timedelta(hours=i * hours))
+
+
+async def test_split_pattern_across_batches_alerts_once_even_when_redelivered(pool):
+    assert await run(pool, [piece(0)]) == []
+    assert await run(pool, [piece(1)]) == []
+    [alert] = await run(pool, [piece(2)])
+    assert alert.type == "SPLIT_SHIPMENTS" and alert.report_ids == ["E-0", "E-1", "E-2"]
+    assert await run(pool, [piece(1), piece(2)]) == []          # redelivery
+    assert await run(pool, [piece(3)]) == []                    # the same episode, extended
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM alerts") == 1
+
+
+async def test_two_instances_racing_on_one_pattern_store_one_alert(pool):
+    await run(pool, [piece(0), piece(1)])
+    results = await asyncio.gather(run(pool, [piece(2)]), run(pool, [piece(2), piece(3)]))
+    assert sum(len(r) for r in results) == 1
+
+
+async def test_split_near_miss_two_small_exports_raise_nothing(pool):
+    assert await run(pool, [piece(0, 600), piece(1, 600)]) == []
+
+
+def sale(i: int, when=T0):
+    return record(f"S-{i}", producer=SELLER, type_="domestic_sale", material="REO-concentrate",
+                  form="ore", kg="10000", usd="10000", when=when, facility="JX2-MIN-01",
+                  counterparty={"name": "Ganzhou", "country": "CN", "id": BUYER})
+
+
+def purchase(i: int, when=T0 + timedelta(hours=1)):
+    return record(f"P-{i}", producer=BUYER, type_="domestic_purchase", material="REO-concentrate",
+                  form="ore", kg="10000", usd="10000", when=when, facility="JX1-SEP-01",
+                  counterparty={"name": "Longnan", "country": "CN", "id": SELLER},
+                  counterparty_report_id=f"S-{i}")
+
+
+async def test_sale_without_purchase_alerts_once_after_the_window_by_the_injected_clock(pool):
+    await run(pool, [sale(1), sale(2), sale(3)])
+    await run(pool, [purchase(2)])
+    await run(pool, [purchase(3, when=T0 - timedelta(hours=1))])  # filed before the sale
+    before = T0 + timedelta(hours=47)
+    assert await store.sweep_transfers(pool, before, RULES) == []
+    [alert] = await store.sweep_transfers(pool, T0 + timedelta(hours=49), RULES)
+    assert alert.type == "UNCONFIRMED_TRANSFER" and alert.report_ids == ["S-1"]
+    assert await store.sweep_transfers(pool, T0 + timedelta(hours=50), RULES) == []
+
+
+async def test_purchase_arriving_before_its_sale_confirms_it(pool):
+    await run(pool, [purchase(7)])
+    await run(pool, [sale(7)])
+    assert await store.sweep_transfers(pool, T0 + timedelta(days=5), RULES) == []
+
+
+def flow(i: int, type_: str, kg: int, hours: int):
+    return record(f"M-{i}", producer=SELLER, type_=type_, material="REO-concentrate", form="ore",
+                  kg=str(kg), usd="1000", when=T0 + timedelta(hours=hours),
+                  facility="JX2-MIN-01", counterparty={"name": "Ganzhou", "country": "CN",
+                                                       "id": BUYER})
+
+
+async def test_sale_before_the_material_existed_is_a_mass_balance_alert_in_event_time(pool):
+    await run(pool, [flow(1, "mining_output", 20_000, 0), flow(2, "domestic_sale", 15_000, 2)])
+    assert await store.sweep_balances(pool, NOW, RULES) == []
+    # sells 30 t on day 1 with 5 t in stock; the 40 t mined on day 2 does not explain it
+    await run(pool, [flow(3, "domestic_sale", 30_000, 26), flow(4, "mining_output", 40_000, 48)])
+    await asyncio.sleep(0.01)
+    [alert] = await store.sweep_balances(pool, NOW, RULES)
+    assert alert.type == "MASS_BALANCE" and alert.report_ids == ["M-3"]
+    assert Decimal(alert.details["deficit_kg"]) == 25_000
+    # a normal sale afterwards, from the newly mined stock, raises nothing
+    await run(pool, [flow(5, "domestic_sale", 10_000, 50)])
+    await asyncio.sleep(0.01)
+    assert await store.sweep_balances(pool, NOW, RULES) == []
+
+
+async def test_alerts_left_unpublished_by_a_crash_are_claimed_once(pool):
+    await run(pool, [piece(0), piece(1), piece(2)])
+    claimed = await store.claim_unpublished(pool, timedelta(0))
+    assert [a.type for a in claimed] == ["SPLIT_SHIPMENTS"]
+    assert await store.claim_unpublished(pool, timedelta(0)) == []   # leased to the first
+    await store.mark_published(pool, [a.alert_id for a in claimed])
+    assert await store.claim_unpublished(pool, timedelta(0), lease=timedelta(0)) == []
