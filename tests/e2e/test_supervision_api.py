@@ -166,3 +166,12 @@ async def test_supervise_commands_show_the_province_queue_and_its_rollup(stack, 
 
     bad = await asyncio.to_thread(_cli, stack, "tail", "--province", "atlantis")
     assert bad.returncode == 2 and "unknown province" in bad.stderr
+
+
+async def test_supervision_reports_ready_and_serves_metrics(stack):
+    async with httpx.AsyncClient(base_url=stack.supervision_url, timeout=30) as api:
+        assert (await api.get("/healthz")).status_code == 200
+        ready = await api.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
+        metrics = await api.get("/metrics")
+        assert metrics.status_code == 200 and "python_info" in metrics.text

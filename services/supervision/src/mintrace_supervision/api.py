@@ -5,7 +5,8 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime
 
 from mintrace_common.models import Alert, AlertType, ReportType, RollupRow, Severity
@@ -117,5 +118,20 @@ def create_api(res: Resources, lifespan) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Ready when the database answers (this service reads nothing from Kafka)."""
+        try:
+            async with res.pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1")
+            ok = True
+        except Exception:  # noqa: BLE001 - any failure means "not ready"
+            ok = False
+        return JSONResponse({"status": "ready" if ok else "not ready"}, 200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -37,7 +37,7 @@ def create_app(settings: SupervisionSettings | None = None) -> FastAPI:
 def main() -> None:
     settings = SupervisionSettings(service_name="supervision")
     uvicorn.run(create_app(settings), host=settings.http_host,
-                port=settings.supervision_http_port, log_level="warning", access_log=False)
+                port=settings.supervision_http_port, log_level="warning", access_log=False, log_config=None)
 
 
 if __name__ == "__main__":
