@@ -9,10 +9,8 @@ import argparse
 import asyncio
 import os
 import secrets
-import statistics
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 import httpx

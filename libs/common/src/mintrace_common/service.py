@@ -2,7 +2,7 @@
 health/metrics listener and graceful shutdown on SIGTERM/SIGINT."""
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from faststream import FastStream
@@ -20,6 +20,7 @@ class Resources:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._pool: asyncpg.Pool | None = None
+        self.periodic: list[tuple[str, float, Callable[[], Awaitable[None]]]] = []
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -34,6 +35,26 @@ class Resources:
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
+
+    def every(self, name: str, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+        """Run `job` now and then every `seconds` while the service runs (sweeps, summaries)."""
+        self.periodic.append((name, seconds, job))
+
+
+async def _repeat(name: str, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+    """A failed run is logged and retried at the next tick: a periodic job never stops the
+    consumers it runs beside."""
+    from .kafka import TRANSIENT
+
+    log = telemetry.get_logger("service")
+    while True:
+        try:
+            await job()
+        except TRANSIENT as exc:
+            log.warning("periodic.retry", job=name, error=repr(exc)[:300])
+        except Exception as exc:  # noqa: BLE001
+            log.error("periodic.failed", job=name, error=repr(exc)[:500])
+        await asyncio.sleep(seconds)
 
 
 async def ready(resources: Resources, broker: KafkaBroker) -> bool:
@@ -67,9 +88,18 @@ def create_service(settings: Settings, register: Callable[[KafkaRouter, Resource
                                              lambda: ready(resources, broker)))
         log.info("service.starting", bootstrap=settings.kafka_bootstrap_servers)
 
+    tasks: list[asyncio.Task] = []
+
     @app.after_startup
     async def _started() -> None:
-        log.info("service.started")
+        tasks.extend(asyncio.create_task(_repeat(*p)) for p in resources.periodic)
+        log.info("service.started", periodic=[p[0] for p in resources.periodic])
+
+    @app.on_shutdown
+    async def _stop_periodic() -> None:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     @app.after_shutdown
     async def _close() -> None:

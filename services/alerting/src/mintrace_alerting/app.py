@@ -1,4 +1,3 @@
-import asyncio
 import os
 from datetime import timedelta
 
@@ -18,21 +17,9 @@ def create_app(settings: Settings | None = None, rules: config.Rules | None = No
     rules = rules or config.load()
     clock = clock or handlers.system_clock(
         timedelta(seconds=float(os.environ.get("ALERTING_CLOCK_OFFSET_S", "0"))))
-    sweeps = []
-    app, _ = create_service(settings, lambda router, res: sweeps.append(
+    app, _ = create_service(settings, lambda router, res: res.every(
+        "alerting.sweep", rules.sweep_interval_seconds,
         handlers.register(router, res, rules, clock)))
-    tasks: list[asyncio.Task] = []
-
-    @app.after_startup
-    async def _start_sweep() -> None:
-        tasks.append(asyncio.create_task(
-            handlers.sweep_forever(sweeps[0], rules.sweep_interval_seconds)))
-
-    @app.on_shutdown
-    async def _stop_sweep() -> None:
-        for t in tasks:
-            t.cancel()
-
     return app
 
 

@@ -1,4 +1,3 @@
-import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -6,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from faststream.kafka import KafkaRouter
 
 from mintrace_common import telemetry, topics
-from mintrace_common.kafka import TRANSIENT, Emit, batch_stage, publish_all
+from mintrace_common.kafka import Emit, batch_stage, publish_all
 from mintrace_common.models import Alert, SupervisionRecord
 from mintrace_common.provinces import BY_CODE
 from mintrace_common.service import Resources
@@ -79,17 +78,6 @@ def register(router: KafkaRouter, res: Resources, rules: Rules, clock: Clock):
         return len(alerts)
 
     return sweep
-
-
-async def sweep_forever(sweep, interval: float) -> None:
-    while True:
-        try:
-            await sweep()
-        except TRANSIENT as exc:
-            log.warning("sweep.retry", error=repr(exc)[:300])
-        except Exception as exc:  # a failing sweep must not stop the consumer
-            log.error("sweep.failed", error=repr(exc)[:500])
-        await asyncio.sleep(interval)
 
 
 def system_clock(offset: timedelta = timedelta(0)) -> Clock:

@@ -1,5 +1,3 @@
-import asyncio
-
 from faststream import FastStream
 from faststream.kafka import KafkaRouter
 from pydantic import Field
@@ -7,7 +5,7 @@ from pydantic import Field
 from mintrace_common.service import Resources, create_service, run
 from mintrace_common.settings import Settings
 
-from .handlers import every, register, register_rollup
+from .handlers import register, register_rollup
 
 
 class RoutingSettings(Settings):
@@ -17,24 +15,12 @@ class RoutingSettings(Settings):
 
 def create_app(settings: RoutingSettings | None = None) -> FastStream:
     settings = settings or RoutingSettings(service_name="provincial-routing")
-    jobs: list = []
-
     def register_all(router: KafkaRouter, res: Resources) -> None:
         register(router, res)
-        jobs.append(register_rollup(router, res, settings.rollup_days))
+        res.every("rollup.publish", settings.rollup_interval_s,
+                  register_rollup(router, res, settings.rollup_days))
 
     app, _ = create_service(settings, register_all)
-    tasks: list[asyncio.Task] = []
-
-    @app.after_startup
-    async def _start_rollup() -> None:
-        tasks.append(asyncio.create_task(every(settings.rollup_interval_s, jobs[0])))
-
-    @app.on_shutdown
-    async def _stop_rollup() -> None:
-        for t in tasks:
-            t.cancel()
-
     return app
 
 

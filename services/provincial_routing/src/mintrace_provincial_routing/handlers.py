@@ -1,4 +1,3 @@
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -52,11 +51,3 @@ def register_rollup(router: KafkaRouter, res: Resources,
     return publish_once
 
 
-async def every(interval_s: float, job: Callable[[], Awaitable[None]]) -> None:
-    """Run `job` every `interval_s` seconds until cancelled; a failed run is logged, not fatal."""
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            await job()
-        except Exception as exc:  # the next tick retries; routing must not stop for a summary
-            log.warning("rollup.publish_failed", error=repr(exc)[:300])
