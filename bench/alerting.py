@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import random
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -20,11 +19,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import asyncpg
 
 from mintrace import demo, devstack, scenarios
 
-SERVER = os.environ.get("PG_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SERVER = devstack.postgres_server(Path(tempfile.mkdtemp(prefix="mintrace-bench-alerting-")))
 
 
 def watchlist_quality() -> None:
@@ -52,12 +50,10 @@ async def one_seed(seed: int, days: int, per_type: int, workdir: Path) -> dict:
     port = devstack.free_port()
     broker = devstack.start_broker(port, workdir / f"broker-{seed}.log")
     bootstrap = f"127.0.0.1:{port}"
-    name = f"mintrace_bench_alerting_{seed}_{secrets.token_hex(3)}"
-    url = SERVER.rsplit("/", 1)[0] + "/" + name
+    url = await devstack.scratch_database(SERVER, f"mintrace_bench_alerting_{seed}")
     stack = None
     try:
         await devstack.create_topics(bootstrap)
-        await devstack.prepare_database(url)
         stack = devstack.Stack(bootstrap, url, devstack.free_port(), workdir / f"logs-{seed}")
         stack.start_services()
         out = workdir / f"scores-{seed}.json"
@@ -74,11 +70,7 @@ async def one_seed(seed: int, days: int, per_type: int, workdir: Path) -> dict:
             stack.stop()
         broker.terminate()
         broker.wait(10)
-        conn = await asyncpg.connect(SERVER)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await devstack.drop_database(url)
 
 
 async def main() -> None:

@@ -10,17 +10,16 @@ For the end-to-end figure (intake -> supervision.national) see bench/pipeline.py
 
 import argparse
 import asyncio
-import os
 import secrets
 import tempfile
 import time
 from pathlib import Path
 
-import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 
 from mintrace import devstack, simulator
+from mintrace_common.db import with_database
 from mintrace_common.models import ReceivedReport
 
 
@@ -85,15 +84,6 @@ async def single_endpoint(url: str, keys: dict[str, str], reports: list[tuple[st
         return ok[0] / (time.perf_counter() - t0)
 
 
-async def _drop_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    conn = await asyncpg.connect(url.rsplit("/", 1)[0] + "/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -107,10 +97,8 @@ async def main() -> None:
     port = devstack.free_port()
     broker = devstack.start_broker(port, work / "broker.log")
     bootstrap = f"127.0.0.1:{port}"
-    base = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    if not os.environ.get("DATABASE_URL") and not devstack.port_open("127.0.0.1", 5432):
-        base = devstack.start_postgres(work / "pgdata")
-    url = base.rsplit("/", 1)[0] + f"/mintrace_bench_{secrets.token_hex(3)}"
+    url = with_database(devstack.postgres_server(work / "pgdata"),
+                        f"mintrace_bench_{secrets.token_hex(3)}")
     stack = devstack.Stack(bootstrap, url, devstack.free_port(), work / "logs")
     pop = simulator.Population(seed=int(time.time()), anomaly_rate=0.0)
     submissions = [pop.next() for _ in range(args.reports + args.single)]
@@ -144,7 +132,7 @@ async def main() -> None:
     finally:
         stack.stop()
         broker.terminate()
-        await _drop_database(url)
+        await devstack.drop_database(url)
     print()
     print(f"{'measure':56} {'value':>10}")
     print(f"{'reference: raw aiokafka produce, acks=all (msg/s)':56} {ref:10.0f}")

@@ -15,8 +15,6 @@ Figures:
 
 import argparse
 import asyncio
-import os
-import secrets
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -119,19 +117,12 @@ async def service(url: str, reports: list[ValidatedReport], work: Path) -> tuple
 
 
 async def fresh_database(base: str) -> str:
-    url = base.rsplit("/", 1)[0] + f"/mintrace_bench_ledger_{secrets.token_hex(3)}"
-    await devstack.prepare_database(url)
+    url = await devstack.scratch_database(base, "mintrace_bench_ledger")
     conn = await asyncpg.connect(url)
     # Licences big enough that the run measures matching, not a drained balance.
     await conn.execute("UPDATE licences SET max_quantity_kg = 1e9, remaining_kg = 1e9")
     await conn.close()
     return url
-
-
-async def drop(base: str, url: str) -> None:
-    conn = await asyncpg.connect(base)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{db.database_name(url)}" WITH (FORCE)')
-    await conn.close()
 
 
 async def main() -> None:
@@ -143,10 +134,7 @@ async def main() -> None:
     args = ap.parse_args()
     telemetry.configure_logging("bench-ledger", "WARNING")
     work = Path(tempfile.mkdtemp(prefix="mintrace-bench-ledger-"))
-    base = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    if not os.environ.get("DATABASE_URL") and not devstack.port_open("127.0.0.1", 5432):
-        base = devstack.start_postgres(work / "pgdata")
-    base = base.rsplit("/", 1)[0] + "/postgres"
+    base = devstack.postgres_server(work / "pgdata")
     print(f"{args.reports} exports across {len(demo.LICENCES)} licences, batches of {args.batch}",
           flush=True)
     reports = make_reports(args.reports, seed=7)
@@ -166,7 +154,7 @@ async def main() -> None:
             svc = await service(urls[1], reports, work)
     finally:
         for url in urls:
-            await drop(base, url)
+            await devstack.drop_database(url)
     print()
     print(f"{'measure':56} {'per s':>10} {'/ reference':>12}")
     print(f"{'reference: INSERT ... unnest of decision rows':56} {ref:10.0f} {1:12.3f}")

@@ -7,7 +7,6 @@ consume-validate-produce hop measured in the same run on the same broker (the re
 
 import argparse
 import asyncio
-import os
 import secrets
 import tempfile
 import time
@@ -113,10 +112,8 @@ async def main() -> None:
     port = devstack.free_port()
     broker = devstack.start_broker(port, work / "broker.log")
     bootstrap = f"127.0.0.1:{port}"
-    base = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    if not os.environ.get("DATABASE_URL") and not devstack.port_open("127.0.0.1", 5432):
-        base = devstack.start_postgres(work / "pgdata")
-    url = with_database(base, f"mintrace_bench_{secrets.token_hex(3)}")
+    url = with_database(devstack.postgres_server(work / "pgdata"),
+                        f"mintrace_bench_{secrets.token_hex(3)}")
     stack = devstack.Stack(bootstrap, url, devstack.free_port(), work / "logs")
     try:
         await devstack.prepare_database(url)
@@ -125,7 +122,9 @@ async def main() -> None:
         print(f"reference: raw aiokafka consume-validate-produce hop, {args.reports} msgs …", flush=True)
         ref = await raw_hop(bootstrap, args.reports)
         stack.start_services()
-        await asyncio.sleep(3)
+        # Warm-up: every consumer group has joined once a few reports made it all the way.
+        warm = await pipeline(stack, keys, 20, 20, 1)
+        print(f"warm-up: {warm['delivered']}/20 through in {warm['elapsed']:.1f}s", flush=True)
         print(f"pipeline: {args.reports} reports, batches of {args.batch}, "
               f"{args.concurrency} submitters …", flush=True)
         res = await pipeline(stack, keys, args.reports, args.batch, args.concurrency)

@@ -2,43 +2,24 @@
 (on DATABASE_URL's server, else an embedded one), and the five services as processes."""
 
 import asyncio
-import os
-import secrets
 
-import asyncpg
 import pytest
 
 from mintrace import devstack
-from mintrace_common import db
 from topic_reader import TopicReader
 
 
 @pytest.fixture(scope="session")
 def pg_server_url(tmp_path_factory) -> str:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return db.with_database(url, "postgres")
-    if devstack.port_open("127.0.0.1", 5432):
-        return "postgresql://postgres@127.0.0.1:5432/postgres"
-    return devstack.start_postgres(tmp_path_factory.mktemp("pgdata"))
+    return devstack.postgres_server(tmp_path_factory.mktemp("pgdata"))
 
 
 @pytest.fixture(scope="session")
 def database_url(pg_server_url) -> str:
     """A database of this test session's own, migrated, with the demo registry loaded."""
-    name = f"mintrace_test_{os.getpid()}_{secrets.token_hex(3)}"
-    url = db.with_database(pg_server_url, name)
-    asyncio.run(devstack.prepare_database(url))
+    url = asyncio.run(devstack.scratch_database(pg_server_url, "mintrace_test"))
     yield url
-
-    async def drop():
-        conn = await asyncpg.connect(pg_server_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    asyncio.run(devstack.drop_database(url))
 
 
 @pytest.fixture(scope="session")
@@ -84,26 +65,20 @@ def make_stack(pg_server_url, tmp_path):
         broker = devstack.start_broker(port, tmp_path / f"broker-{port}.log")
         bootstrap = f"127.0.0.1:{port}"
         await devstack.create_topics(bootstrap)
-        name = f"mintrace_test_{os.getpid()}_{secrets.token_hex(3)}"
-        url = db.with_database(pg_server_url, name)
-        await devstack.prepare_database(url)
+        url = await devstack.scratch_database(pg_server_url, "mintrace_test")
         s = devstack.Stack(bootstrap, url, devstack.free_port(), tmp_path / f"logs-{port}",
                            extra_env=extra_env or {})
-        made.append((s, broker, name))
+        made.append((s, broker, url))
         return s
 
     yield build
-    for s, broker, name in made:
+    for s, broker, _ in made:
         s.stop()
         broker.terminate()
         broker.wait(10)
 
     async def drop():
-        conn = await asyncpg.connect(pg_server_url)
-        try:
-            for _, _, name in made:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        for _, _, url in made:
+            await devstack.drop_database(url)
 
     asyncio.run(drop())

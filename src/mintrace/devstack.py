@@ -3,6 +3,7 @@
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -150,6 +151,42 @@ async def prepare_database(url: str, load_demo: bool = True) -> list[str]:
         finally:
             await conn.close()
     return applied
+
+
+def postgres_server(data_dir: Path) -> str:
+    """URL of a PostgreSQL server's maintenance database: DATABASE_URL's server if set, else one
+    on 127.0.0.1:5432, else an embedded one started in `data_dir`."""
+    from mintrace_common.db import with_database
+
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return with_database(url, "postgres")
+    if port_open("127.0.0.1", 5432):
+        return "postgresql://postgres@127.0.0.1:5432/postgres"
+    return start_postgres(data_dir)
+
+
+async def scratch_database(server: str, prefix: str = "mintrace_scratch",
+                           load_demo: bool = True) -> str:
+    """A new database on `server` of this process's own, migrated (and with the demo registry);
+    returns its URL. Drop it with `drop_database`."""
+    from mintrace_common.db import with_database
+
+    url = with_database(server, f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}")
+    await prepare_database(url, load_demo)
+    return url
+
+
+async def drop_database(url: str) -> None:
+    import asyncpg
+
+    from mintrace_common.db import database_name, with_database
+
+    conn = await asyncpg.connect(with_database(url, "postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database_name(url)}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 async def issue_producer_keys(url: str, producer_keys: list[str] | None = None) -> dict[str, str]:

@@ -66,7 +66,8 @@ async def test_reports_flow_to_province_national_and_alert_topics(stack, produce
                                 "supervision.national", "alerts.national") as reader:
             def arrived(recs):
                 national = {v["report_id"] for _, v, _ in recs["supervision.national"]}
-                alerts = {rid for _, v, _ in recs["alerts.national"] for rid in v["report_ids"]}
+                alerts = {rid for _, v, _ in recs["alerts.national"] for rid in v["report_ids"]
+                          if v["type"] == "UNLICENSED_EXPORT"}
                 return ({ids["licensed_export"], ids["unlicensed_export"], ids["mining"]} <= national
                         and ids["unlicensed_export"] in alerts)
             await reader.until(arrived, timeout=90)
@@ -81,8 +82,10 @@ async def test_reports_flow_to_province_national_and_alert_topics(stack, produce
         assert ids["unknown_facility"] not in national
         assert national.count(ids["mining"]) == 1, "a duplicate submission is processed once"
         alert = next(v for v in reader.values("alerts.national")
-                     if ids["unlicensed_export"] in v["report_ids"])
-        assert alert["type"] == "UNLICENSED_EXPORT" and alert["province_code"] == "360000"
+                     if ids["unlicensed_export"] in v["report_ids"]
+                     and v["type"] == "UNLICENSED_EXPORT")
+        assert alert["province_code"] == "360000" and alert["report_ids"] == [
+            ids["unlicensed_export"]]
         # other rules (e.g. split shipments across this session's exports) may still alert on it
         assert not [v for v in reader.values("alerts.national")
                     if ids["licensed_export"] in v["report_ids"]

@@ -2,7 +2,6 @@
 races between processes, cancellations, licence events, registry loads and the audit view."""
 
 import asyncio
-import os
 import secrets
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,15 +20,11 @@ NOW = datetime(2026, 11, 20, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 async def pool(pg_server_url):
-    name = f"mintrace_ledger_{os.getpid()}_{secrets.token_hex(3)}"
-    url = pg_server_url.rsplit("/", 1)[0] + "/" + name
-    await devstack.prepare_database(url)
+    url = await devstack.scratch_database(pg_server_url, "mintrace_ledger")
     p = await db.create_pool(url, 1, 12)
     yield p
     await p.close()
-    conn = await asyncpg.connect(pg_server_url)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
+    await devstack.drop_database(url)
 
 
 def licence_doc(number: str, max_kg: str = "1000", **changes) -> Licence:

@@ -2,8 +2,6 @@
 
 import asyncio
 import json
-import os
-import secrets
 
 import asyncpg
 import pytest
@@ -15,16 +13,9 @@ from mintrace.cli import app
 
 @pytest.fixture(scope="module")
 def database(pg_server_url):
-    name = f"mintrace_ledger_cli_{os.getpid()}_{secrets.token_hex(3)}"
-    url = pg_server_url.rsplit("/", 1)[0] + "/" + name
-    asyncio.run(devstack.prepare_database(url))
+    url = asyncio.run(devstack.scratch_database(pg_server_url, "mintrace_ledger_cli"))
     yield url
-
-    async def drop():
-        conn = await asyncpg.connect(pg_server_url)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
-    asyncio.run(drop())
+    asyncio.run(devstack.drop_database(url))
 
 
 def run(url: str, *args: str):

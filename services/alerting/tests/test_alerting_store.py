@@ -2,12 +2,9 @@
 and concurrent instances; the sweep driven by an injected clock."""
 
 import asyncio
-import os
-import secrets
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import asyncpg
 import pytest
 from alerting_records import record
 
@@ -18,31 +15,12 @@ from mintrace_alerting.names import Watchlist
 from mintrace_common import db
 
 
-def _server() -> str:
-    url = os.environ.get("DATABASE_URL")
-    return url.rsplit("/", 1)[0] + "/postgres" if url else \
-        "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
 @pytest.fixture(scope="module")
-def alerting_db_url():
-    server = _server()
-    host, port = "127.0.0.1", 5432
-    if not os.environ.get("DATABASE_URL") and not devstack.port_open(host, port):
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432 and no DATABASE_URL")
-    name = f"mintrace_alerting_{os.getpid()}_{secrets.token_hex(3)}"
-    url = server.rsplit("/", 1)[0] + "/" + name
-    asyncio.run(devstack.prepare_database(url))
+def alerting_db_url(tmp_path_factory):
+    server = devstack.postgres_server(tmp_path_factory.mktemp("pgdata"))
+    url = asyncio.run(devstack.scratch_database(server, "mintrace_alerting"))
     yield url
-
-    async def drop():
-        conn = await asyncpg.connect(server)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    asyncio.run(devstack.drop_database(url))
 
 
 @pytest.fixture
