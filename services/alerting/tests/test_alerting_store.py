@@ -128,3 +128,18 @@ async def test_alerts_left_unpublished_by_a_crash_are_claimed_once(pool):
     assert await store.claim_unpublished(pool, timedelta(0)) == []   # leased to the first
     await store.mark_published(pool, [a.alert_id for a in claimed])
     assert await store.claim_unpublished(pool, timedelta(0), lease=timedelta(0)) == []
+
+
+def output(day: int, kg: int):
+    return record(f"V-{day}", producer="91430100MA0000005J", type_="mining_output", material="W",
+                  form="ore", kg=str(kg), usd=None, when=T0 + timedelta(days=day),
+                  facility="HN1-MIN-01")
+
+
+async def test_spike_is_judged_again_when_its_baseline_arrives_late(pool):
+    # the spike day arrives while only two days of its baseline are known: too short to judge
+    assert await run(pool, [output(0, 1000), output(1, 1000), output(7, 6000)]) == []
+    # the rest of the baseline comes later (reports of other days travel on other partitions)
+    [alert] = await run(pool, [output(d, 1000) for d in range(2, 6)])
+    assert alert.type == "VOLUME_SPIKE" and alert.report_ids == ["V-7"]
+    assert await run(pool, [output(6, 1000)]) == []  # judged again, still one alert for the day

@@ -143,9 +143,15 @@ async def _splits(conn, new: list[SupervisionRecord], now: datetime, rules: Rule
 
 
 async def _spikes(conn, new: list[SupervisionRecord], now: datetime, rules: Rules) -> list[Alert]:
+    # A day is judged when one of its facts arrives, and again when a fact of one of its baseline
+    # days arrives late (reports of different days travel on different partitions): a baseline
+    # that was too short to judge may be long enough now. Alert ids are per day, so a day that
+    # alerted already does not alert twice.
     keys = sorted({(r.producer_id, r.report.material, r.report.type,
-                    r.report.occurred_at.astimezone(CHINA).date(), r.province_code)
-                   for r in new if r.report.type in rules.spike_types})
+                    r.report.occurred_at.astimezone(CHINA).date() + timedelta(days=later),
+                    r.province_code)
+                   for r in new if r.report.type in rules.spike_types
+                   for later in range(rules.spike_baseline_days + 1)})
     if not keys:
         return []
     rows = await conn.fetch(
@@ -157,7 +163,8 @@ async def _spikes(conn, new: list[SupervisionRecord], now: datetime, rules: Rule
         "  AND f.day = k.d) today "
         "CROSS JOIN LATERAL (SELECT coalesce(sum(quantity_kg), 0) AS total, "
         "  count(DISTINCT day) AS days FROM alert_facts f WHERE f.producer_id = k.p "
-        "  AND f.material = k.m AND f.type = k.t AND f.day >= k.d - $6::int AND f.day < k.d) base",
+        "  AND f.material = k.m AND f.type = k.t AND f.day >= k.d - $6::int AND f.day < k.d) base "
+        "WHERE today.total IS NOT NULL",
         *[list(c) for c in zip(*keys)], rules.spike_baseline_days)
     alerts = []
     for row in rows:
