@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import secrets
 import signal
 import sys
 import time
@@ -190,7 +191,8 @@ def keys_revoke(producer: str = typer.Option(None, help="Producer USCC: revoke a
 def simulate(url: str = typer.Option("http://127.0.0.1:8080", help="Intake base URL"),
              rate: float = typer.Option(20.0, help="Reports per second"),
              total: int = typer.Option(None, help="Stop after this many (default: run until Ctrl-C)"),
-             seed: int = typer.Option(0, help="Random seed"),
+             seed: int = typer.Option(None, help="Random seed, for a reproducible run (default: "
+                                      "a new one each run, so report ids never repeat)"),
              scenario: str = typer.Option(None, help="Submit one labelled scenario and stop: "
                                           "baseline, mixed (every alert type), smuggling, "
                                           "illegal-mining, tax-evasion"),
@@ -219,6 +221,9 @@ def simulate(url: str = typer.Option("http://127.0.0.1:8080", help="Intake base 
         _fail("--evaluate needs a --scenario")
     if days < 8:
         _fail("--days must be at least 8 (trailing baselines and the transfer window)")
+    if seed is None:
+        seed = secrets.randbelow(10**6)
+        console.print(f"simulate: seed {seed}")
     settings = _settings()
     try:
         keys = asyncio.run(devstack.issue_producer_keys(settings.database_url))
