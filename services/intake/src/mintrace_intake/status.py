@@ -46,7 +46,8 @@ def register(router: KafkaRouter, res: Resources) -> None:
     @stage(topics.SUPERVISION_NATIONAL)
     async def on_routed(batch: list[SupervisionRecord]):
         await store.set_routed(res.pool, [(r.producer_id, r.report_id,
-                                           r.licence.model_dump(mode="json"), r.province_code)
+                                           r.licence.model_dump(mode="json"), r.province_code,
+                                           [w.model_dump() for w in r.warnings])
                                           for r in batch])
         return []
 

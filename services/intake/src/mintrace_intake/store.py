@@ -69,10 +69,12 @@ async def set_licensed(pool: asyncpg.Pool, rows: list[tuple[str, str, dict]]) ->
             f"ELSE state END, updated_at = now() WHERE producer_id = $1 AND report_id = $2", rows)
 
 
-async def set_routed(pool: asyncpg.Pool, rows: list[tuple[str, str, dict, str]]) -> None:
+async def set_routed(pool: asyncpg.Pool, rows: list[tuple[str, str, dict, str, list]]) -> None:
+    """The routed record carries every earlier decision too (the topics are read by separate
+    consumers, so it may arrive before the validated one)."""
     async with pool.acquire() as conn:
         await conn.executemany(
-            "UPDATE reports SET licence = $3, province_code = $4, state = 'routed', "
+            "UPDATE reports SET licence = $3, province_code = $4, warnings = $5, state = 'routed', "
             "updated_at = now() WHERE producer_id = $1 AND report_id = $2", rows)
 
 
