@@ -71,9 +71,15 @@ def _set(doc: dict, path: str, value, delete: bool) -> None:
     *parents, last = path.split(".")
     node = doc
     for p in parents:
-        node = node[int(p)] if isinstance(node, list) else node.get(p)
+        # an earlier mutation may have replaced a parent with another shape: nothing to set then
+        if isinstance(node, list):
+            node = node[int(p)] if p.isdigit() and int(p) < len(node) else None
+        else:
+            node = node.get(p)
         if not isinstance(node, dict | list):
             return
+    if isinstance(node, list) and not last.isdigit():
+        return
     key = int(last) if isinstance(node, list) else last
     if delete and isinstance(node, dict):
         node.pop(key, None)
