@@ -19,7 +19,6 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from mintrace import devstack, simulator
-from mintrace_common.db import with_database
 from mintrace_common.models import ReceivedReport
 
 
@@ -94,30 +93,19 @@ async def main() -> None:
                     help="reports through the one-report endpoint (0: skip)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mintrace-bench-intake-"))
-    port = devstack.free_port()
-    broker = devstack.start_broker(port, work / "broker.log")
-    bootstrap = f"127.0.0.1:{port}"
-    url = with_database(devstack.postgres_server(work / "pgdata"),
-                        f"mintrace_bench_{secrets.token_hex(3)}")
-    stack = devstack.Stack(bootstrap, url, devstack.free_port(), work / "logs")
     pop = simulator.Population(seed=int(time.time()), anomaly_rate=0.0)
     submissions = [pop.next() for _ in range(args.reports + args.single)]
-    by_producer: dict[str, list[dict]] = {}
-    for s in submissions[:args.reports]:
-        by_producer.setdefault(s.producer, []).append(s.report)
-    chunks = [(p, rs[i:i + args.batch]) for p, rs in by_producer.items()
-              for i in range(0, len(rs), args.batch)]
+    chunks = simulator.per_producer(((s.producer, s.report) for s in submissions[:args.reports]),
+                                    args.batch)
     records = [ReceivedReport(producer_id=s.report["producer_id"], report_id=s.report["report_id"],
                               received_at="2026-11-20T00:00:00Z", content_hash="0" * 64,
                               report=s.report).model_dump_json().encode()
                for s in submissions[:args.reports]]
-    try:
-        await devstack.prepare_database(url)
-        await devstack.create_topics(bootstrap)
-        keys = await devstack.issue_producer_keys(url)
+    async with devstack.scratch_stack(work) as stack:
+        keys = await devstack.issue_producer_keys(stack.database_url)
         print(f"reference: raw aiokafka produce of {len(records)} reports.received records …",
               flush=True)
-        ref = await raw_produce(bootstrap, records)
+        ref = await raw_produce(stack.bootstrap, records)
         stack.start_services(["intake"])
         print(f"intake: {args.reports} reports in batches of {args.batch}, {args.concurrency} "
               f"submitters …", flush=True)
@@ -129,10 +117,6 @@ async def main() -> None:
                                            [(s.producer, s.report)
                                             for s in submissions[args.reports:]],
                                            args.concurrency)
-    finally:
-        stack.stop()
-        broker.terminate()
-        await devstack.drop_database(url)
     print()
     print(f"{'measure':56} {'value':>10}")
     print(f"{'reference: raw aiokafka produce, acks=all (msg/s)':56} {ref:10.0f}")

@@ -17,7 +17,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from mintrace import devstack, simulator
 from mintrace_common import examples
-from mintrace_common.db import with_database
 from mintrace_common.models import ReceivedReport, SupervisionRecord
 
 
@@ -59,10 +58,7 @@ async def pipeline(stack: devstack.Stack, keys: dict[str, str], n: int, batch: i
                    concurrency: int) -> dict:
     pop = simulator.Population(seed=int(time.time()), anomaly_rate=0.0)
     submissions = [pop.next() for _ in range(n)]
-    by_producer: dict[str, list[dict]] = {}
-    for s in submissions:
-        by_producer.setdefault(s.producer, []).append(s.report)
-    chunks = [(p, rs[i:i + batch]) for p, rs in by_producer.items() for i in range(0, len(rs), batch)]
+    chunks = simulator.per_producer(((s.producer, s.report) for s in submissions), batch)
     consumer = AIOKafkaConsumer("supervision.national", bootstrap_servers=stack.bootstrap,
                                 auto_offset_reset="latest", enable_auto_commit=False)
     await consumer.start()
@@ -109,18 +105,10 @@ async def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4, help="parallel HTTP submitters")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mintrace-bench-"))
-    port = devstack.free_port()
-    broker = devstack.start_broker(port, work / "broker.log")
-    bootstrap = f"127.0.0.1:{port}"
-    url = with_database(devstack.postgres_server(work / "pgdata"),
-                        f"mintrace_bench_{secrets.token_hex(3)}")
-    stack = devstack.Stack(bootstrap, url, devstack.free_port(), work / "logs")
-    try:
-        await devstack.prepare_database(url)
-        await devstack.create_topics(bootstrap)
-        keys = await devstack.issue_producer_keys(url)
+    async with devstack.scratch_stack(work) as stack:
+        keys = await devstack.issue_producer_keys(stack.database_url)
         print(f"reference: raw aiokafka consume-validate-produce hop, {args.reports} msgs …", flush=True)
-        ref = await raw_hop(bootstrap, args.reports)
+        ref = await raw_hop(stack.bootstrap, args.reports)
         stack.start_services()
         # Warm-up: every consumer group has joined once a few reports made it all the way.
         warm = await pipeline(stack, keys, 20, 20, 1)
@@ -128,9 +116,6 @@ async def main() -> None:
         print(f"pipeline: {args.reports} reports, batches of {args.batch}, "
               f"{args.concurrency} submitters …", flush=True)
         res = await pipeline(stack, keys, args.reports, args.batch, args.concurrency)
-    finally:
-        stack.stop()
-        broker.terminate()
     print()
     print(f"{'measure':52} {'value':>12}")
     print(f"{'reference: raw aiokafka hop (msg/s)':52} {ref:12.0f}")

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -243,3 +245,26 @@ class Stack:
 
     def stop(self) -> None:
         self.procs.stop()
+
+
+@asynccontextmanager
+async def scratch_stack(work: Path) -> AsyncIterator[Stack]:
+    """A whole system of its own (fresh broker with every topic, fresh migrated database with the
+    demo registry; services not started) for a benchmark; everything is removed afterwards."""
+    port = free_port()
+    broker = start_broker(port, work / f"broker-{port}.log")
+    url = None
+    stack = None
+    try:
+        bootstrap = f"127.0.0.1:{port}"
+        await create_topics(bootstrap)
+        url = await scratch_database(postgres_server(work / "pgdata"), "mintrace_bench")
+        stack = Stack(bootstrap, url, free_port(), work / f"logs-{port}")
+        yield stack
+    finally:
+        if stack is not None:
+            stack.stop()
+        broker.terminate()
+        broker.wait(10)
+        if url is not None:
+            await drop_database(url)

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .scenarios import ALERT_TYPES, Scenario
+from .simulator import per_producer
 
 
 @dataclass
@@ -79,10 +80,7 @@ async def submit(url: str, keys: dict[str, str], scenario: Scenario, rate: float
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         for i in range(0, len(scenario.reports), n):
             started = time.monotonic()
-            by_producer: dict[str, list[dict]] = {}
-            for key, r in scenario.reports[i:i + n]:
-                by_producer.setdefault(key, []).append(r)
-            for key, reports in by_producer.items():
+            for key, reports in per_producer(scenario.reports[i:i + n]):
                 resp = await client.post("/v1/reports/batch", json=reports,
                                          headers={"Authorization": f"Bearer {keys[key]}"})
                 resp.raise_for_status()

@@ -4,7 +4,7 @@
 import asyncio
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -109,13 +109,20 @@ class Population:
         return self.processing(when)
 
 
+def per_producer(pairs: Iterable[tuple[str, dict]], size: int = 1000) -> list[tuple[str, list[dict]]]:
+    """(producer key, report) pairs grouped into batch-endpoint requests of at most `size`
+    reports of one producer each (a key may submit only its own producer's reports)."""
+    grouped: dict[str, list[dict]] = {}
+    for key, report in pairs:
+        grouped.setdefault(key, []).append(report)
+    return [(key, reports[i:i + size]) for key, reports in grouped.items()
+            for i in range(0, len(reports), size)]
+
+
 async def submit(client: httpx.AsyncClient, keys: dict[str, str], batch: list[Submission]) -> dict:
     """Submit a mixed batch, grouped per producer through the batch endpoint."""
     counts: dict[str, int] = {}
-    by_producer: dict[str, list[dict]] = {}
-    for s in batch:
-        by_producer.setdefault(s.producer, []).append(s.report)
-    for key, reports in by_producer.items():
+    for key, reports in per_producer((s.producer, s.report) for s in batch):
         resp = await client.post("/v1/reports/batch", json=reports,
                                  headers={"Authorization": f"Bearer {keys[key]}"})
         resp.raise_for_status()
