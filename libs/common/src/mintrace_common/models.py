@@ -83,6 +83,14 @@ def _bounded(v: Decimal, low: Decimal, high: Decimal, what: str, low_inclusive: 
 class Wire(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @classmethod
+    def extending(cls, base: "Wire", **fields):
+        """This envelope built from the previous stage's (already validated) one plus `fields`,
+        without dumping and validating the whole report again: every stage of the pipeline adds
+        a few fields, and this runs once per report on the hot path. The caller supplies fields
+        of the right types."""
+        return cls.model_construct(**dict(base), **fields)
+
 
 class Quantity(Wire):
     value: Number = Field(description="decimal string or number, > 0")

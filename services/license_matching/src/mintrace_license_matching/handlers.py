@@ -24,8 +24,8 @@ def register(router: KafkaRouter, res: Resources) -> None:
                  max_records=n)
     async def on_validated(batch: list[ValidatedReport]) -> list[Emit]:
         decided = await store.apply(res.pool, batch, datetime.now(UTC))
-        return [Emit(topics.LICENSED.name, report.report_id, LicensedReport(
-                    **report.model_dump(), licence=LicenceDecision(
+        return [Emit(topics.LICENSED.name, report.report_id, LicensedReport.extending(
+                    report, licence=LicenceDecision(
                         status=o.status, licence_number=o.licence_number, reasons=list(o.reasons),
                         quantity_kg=o.quantity_kg, remaining_kg=o.remaining_kg, decided_at=at,
                         cancelled_at=o.cancelled_at)))

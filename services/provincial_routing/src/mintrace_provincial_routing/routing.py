@@ -26,8 +26,8 @@ def supervision_record(report: LicensedReport, province_code: str | None,
     if province is None:
         raise UnknownFacility(f"facility {report.report.facility_id} has no known province "
                               f"({province_code!r})")
-    return SupervisionRecord(**report.model_dump(), province_code=province.code,
-                             province_slug=province.slug, routed_at=now)
+    return SupervisionRecord.extending(report, province_code=province.code,
+                                       province_slug=province.slug, routed_at=now)
 
 
 def emits(record: SupervisionRecord, redelivery: bool = False) -> list[Emit]:

@@ -22,8 +22,8 @@ def decide(batch: list[ReceivedReport], registry: rules.RegistryView, now: datet
                 producer_id=received.producer_id, report_id=received.report_id,
                 received_at=received.received_at, rejected_at=now, problems=problems)))
         else:
-            out.append(Emit(topics.VALIDATED.name, received.report_id, ValidatedReport(
-                **received.model_dump(), quantity_kg=received.report.quantity.kg,
+            out.append(Emit(topics.VALIDATED.name, received.report_id, ValidatedReport.extending(
+                received, quantity_kg=received.report.quantity.kg,
                 warnings=rules.warnings(received.report, now, late_after), validated_at=now)))
     return out
 
