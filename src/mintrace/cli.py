@@ -432,11 +432,11 @@ def licences_publish_events(file: Path = typer.Argument(..., help="LicenceEvent 
                             ) -> None:
     """Publish licensing-authority events on licence.events (keyed by licence, so that each
     licence's events are applied in the order given)."""
-    from aiokafka import AIOKafkaProducer
     from pydantic import ValidationError
 
     from mintrace_common import topics
     from mintrace_common.models import LicenceEvent
+    from mintrace_common.publisher import Emit, Publisher
 
     text = sys.stdin.read() if str(file) == "-" else _read(file)
     try:
@@ -447,16 +447,13 @@ def licences_publish_events(file: Path = typer.Argument(..., help="LicenceEvent 
         _fail(f"{file} does not hold licence events: {exc}")
 
     async def go():
-        producer = AIOKafkaProducer(bootstrap_servers=_settings().kafka_bootstrap_servers,
-                                    acks="all", enable_idempotence=True)
-        await producer.start()
-        try:
-            for e in events:
-                await producer.send_and_wait(topics.LICENCE_EVENTS.name,
-                                             e.model_dump_json().encode(),
-                                             key=e.licence_number.encode())
+        publisher = Publisher(_settings())
+        await publisher.start()
+        try:  # one producer, in order: a licence's events stay in the order given
+            await publisher.publish([Emit(topics.LICENCE_EVENTS.name, e.licence_number, e)
+                                     for e in events])
         finally:
-            await producer.stop()
+            await publisher.stop()
 
     asyncio.run(go())
     console.print(f"published {len(events)} licence event(s) on {topics.LICENCE_EVENTS.name}")

@@ -1,13 +1,13 @@
-"""The validation stage on faststream's in-memory broker (handler only; registry faked)."""
+"""The validation stage run through the delivery stage with a hand-written producer (handler
+only; registry faked)."""
 
+import asyncio
 import json
-
-from faststream.kafka import KafkaRouter, TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
+from dataclasses import dataclass
 
 from mintrace_common import examples, topics
-from mintrace_common.kafka import create_broker
-from mintrace_common.settings import Settings
+from mintrace_common.delivery import Routes, Stage
+from mintrace_common.publisher import Publisher
 from mintrace_validation import handlers
 from mintrace_validation.rules import RegistryView
 from mintrace_validation.settings import ValidationSettings
@@ -26,30 +26,45 @@ async def fake_registry_view(pool, producers, facilities):
                         facilities={"JX-GZ-SEP-01": (PRODUCER, ("trading",))})
 
 
+@dataclass(frozen=True)
+class Record:
+    key: bytes
+    value: bytes
+    offset: int
+    partition: int = 0
+    topic: str = topics.RECEIVED.name
+    headers: tuple = ()
+    timestamp: int = 0
+
+
+class Collecting:
+    def __init__(self) -> None:
+        self.seen: dict[str, list] = {}
+
+    async def send(self, topic, value, key, headers):
+        self.seen.setdefault(topic, []).append(json.loads(value))
+        assert ("content-type", b"application/json") in headers
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
 async def test_valid_report_goes_to_validated_bad_one_to_rejected_garbage_to_dlq():
-    broker = create_broker(Settings())
-    router = KafkaRouter()
+    router = Routes()
     handlers.register(router, FakeResources(), registry_view=fake_registry_view)
-    broker.include_router(router)
+    [spec] = router.stages
+    out = Collecting()
+    stage = Stage(spec.source, spec.group, spec.fn, Publisher(producer=out))
     good = json.loads(json.dumps({**examples.BY_MODEL["ReceivedReport"]}))
     good["producer_id"] = PRODUCER
     good["report"] = {**good["report"], "stage": "trading", "producer_id": PRODUCER}
     bad = json.loads(json.dumps(good))
     bad["report_id"] = bad["report"]["report_id"] = "BAD-1"
     bad["report"]["facility_id"] = "NOWHERE"
-    seen: dict[str, list] = {topics.VALIDATED.name: [], topics.REJECTED.name: [],
-                             topics.RECEIVED.dlq: []}
-    def collector(name: str):
-        async def collect(msg: KafkaMessage) -> None:
-            seen[name].append(json.loads(msg.body))
-        return collect
-
-    for name in seen:
-        broker.subscriber(name, group_id=f"test-{name}")(collector(name))
-    async with TestKafkaBroker(broker) as br:
-        await br.publish(good, topics.RECEIVED.name, key=b"JX-2026-000123")
-        await br.publish(bad, topics.RECEIVED.name, key=b"BAD-1")
-        await br.publish(b"{not json", topics.RECEIVED.name, key=b"junk")
+    await stage.handle([Record(b"JX-2026-000123", json.dumps(good).encode(), 0),
+                        Record(b"BAD-1", json.dumps(bad).encode(), 1),
+                        Record(b"junk", b"{not json", 2)])
+    seen = out.seen
     assert [m["report_id"] for m in seen[topics.VALIDATED.name]] == ["JX-2026-000123"]
     assert seen[topics.VALIDATED.name][0]["quantity_kg"] == "250.000"
     rejected = seen[topics.REJECTED.name]

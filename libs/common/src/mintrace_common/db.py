@@ -2,6 +2,7 @@
 
 import json
 import re
+from dataclasses import dataclass
 from importlib import resources
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,9 +16,47 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(url: str, min_size: int = 1, max_size: int = 8) -> asyncpg.Pool:
-    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
-                                     init=_init_connection, command_timeout=60)
+@dataclass(frozen=True)
+class Limits:
+    """Server-side timeouts set on every pooled connection (ms; 0 = none), and how long to wait
+    for a pooled connection (s) before that counts as a transient failure."""
+
+    statement_timeout_ms: int = 30_000
+    lock_timeout_ms: int = 10_000
+    idle_in_transaction_timeout_ms: int = 30_000
+    acquire_timeout_s: float = 10.0
+
+    @classmethod
+    def of(cls, settings) -> "Limits":
+        return cls(settings.db_statement_timeout_ms, settings.db_lock_timeout_ms,
+                   settings.db_idle_in_transaction_timeout_ms, settings.db_acquire_timeout_s)
+
+    def server_settings(self) -> dict[str, str]:
+        return {"statement_timeout": str(self.statement_timeout_ms),
+                "lock_timeout": str(self.lock_timeout_ms),
+                "idle_in_transaction_session_timeout": str(self.idle_in_transaction_timeout_ms)}
+
+
+class Pool:
+    """An asyncpg pool whose `acquire()` never waits longer than the limit (asyncio.TimeoutError,
+    transient); everything else is the asyncpg pool's."""
+
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout_s: float) -> None:
+        self._pool, self._timeout = pool, acquire_timeout_s
+
+    def acquire(self, *, timeout: float | None = None):
+        return self._pool.acquire(timeout=timeout or self._timeout)
+
+    def __getattr__(self, name: str):
+        return getattr(self._pool, name)
+
+
+async def create_pool(url: str, min_size: int = 1, max_size: int = 8,
+                      limits: Limits = Limits()) -> Pool:
+    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
+                                     init=_init_connection, command_timeout=60,
+                                     server_settings=limits.server_settings())
+    return Pool(pool, limits.acquire_timeout_s)
 
 
 async def connect(url: str) -> asyncpg.Connection:

@@ -17,6 +17,8 @@ class Metrics:
                                  "Messages sent to a DLQ", ["topic"]),
             "received_total": Counter("mintrace_reports_received_total",
                                       "Reports accepted by intake", []),
+            "retries_total": Counter("mintrace_stage_retries_total",
+                                     "Batches rewound after a transient failure", ["topic"]),
             "rejected_total": Counter("mintrace_reports_rejected_total",
                                       "Reports rejected", ["stage"]),
         }

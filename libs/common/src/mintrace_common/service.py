@@ -1,16 +1,20 @@
-"""The process shell every consuming service runs in: telemetry, broker, database pool,
-health/metrics listener and graceful shutdown on SIGTERM/SIGINT."""
+"""The process shell every consuming service runs in: telemetry, publisher, database pool, the
+stages' consumers, health/metrics listener and graceful shutdown on SIGTERM/SIGINT."""
 
 import asyncio
 from collections.abc import Awaitable, Callable
 
-import asyncpg
+from aiokafka import AIOKafkaConsumer
 from faststream import FastStream
-from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka import KafkaBroker
+from faststream.kafka.security import parse_security
 
 from . import db, telemetry
-from .kafka import create_broker
+from .delivery import GRACEFUL_TIMEOUT_S, DrainOnRevoke, Loop, Routes, Stage, StageSpec
+from .errors import is_transient
+from .kafka import create_broker, security
 from .metrics import serve_health
+from .publisher import Publisher
 from .settings import Settings
 
 
@@ -19,20 +23,23 @@ class Resources:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._pool: asyncpg.Pool | None = None
+        self._pool: db.Pool | None = None
+        self.publisher = Publisher(settings)
         self.periodic: list[tuple[str, float, Callable[[], Awaitable[None]]]] = []
 
     @property
-    def pool(self) -> asyncpg.Pool:
+    def pool(self) -> db.Pool:
         if self._pool is None:
             raise RuntimeError("database pool used before the service started")
         return self._pool
 
     async def open(self) -> None:
         self._pool = await db.create_pool(self.settings.database_url, self.settings.db_pool_min,
-                                          self.settings.db_pool_max)
+                                          self.settings.db_pool_max, db.Limits.of(self.settings))
+        await self.publisher.start()
 
     async def close(self) -> None:
+        await self.publisher.stop()
         if self._pool is not None:
             await self._pool.close()
 
@@ -44,17 +51,54 @@ class Resources:
 async def _repeat(name: str, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
     """A failed run is logged and retried at the next tick: a periodic job never stops the
     consumers it runs beside."""
-    from .kafka import TRANSIENT
-
     log = telemetry.get_logger("service")
     while True:
         try:
             await job()
-        except TRANSIENT as exc:
-            log.warning("periodic.retry", job=name, error=repr(exc)[:300])
         except Exception as exc:  # noqa: BLE001
-            log.error("periodic.failed", job=name, error=repr(exc)[:500])
+            if is_transient(exc):
+                log.warning("periodic.retry", job=name, error=repr(exc)[:300])
+            else:
+                log.error("periodic.failed", job=name, error=repr(exc)[:500])
         await asyncio.sleep(seconds)
+
+
+class Consumers:
+    """One aiokafka consumer and delivery loop per declared stage."""
+
+    def __init__(self, settings: Settings, resources: Resources, specs: list[StageSpec]) -> None:
+        self.settings, self.resources, self.specs = settings, resources, specs
+        self.loops: list[tuple[Loop, AIOKafkaConsumer, asyncio.Task]] = []
+
+    async def start(self) -> None:
+        for spec in self.specs:
+            s = self.settings
+            listener = DrainOnRevoke()
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=s.kafka_bootstrap_servers, group_id=spec.group,
+                client_id=s.service_name, enable_auto_commit=False,
+                auto_offset_reset="earliest", max_poll_records=spec.max_records,
+                **parse_security(security(s)))
+            consumer.subscribe([spec.source.name], listener=listener)
+            await consumer.start()
+            stage = Stage(spec.source, spec.group, spec.fn, self.resources.publisher, spec.mark,
+                          spec.max_records)
+            loop = Loop(stage, consumer, in_flight=s.stage_in_flight,
+                        commit_interval=s.stage_commit_interval_s)
+            listener.loop = loop
+            self.loops.append((loop, consumer, asyncio.create_task(loop.run())))
+
+    async def stop(self) -> None:
+        for loop, _, _ in self.loops:
+            loop.stop()
+        tasks = [t for _, _, t in self.loops]
+        _, late = await asyncio.wait(tasks, timeout=GRACEFUL_TIMEOUT_S) if tasks else ((), ())
+        for t in late:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for _, consumer, _ in self.loops:
+            await consumer.stop()
+        self.loops = []
 
 
 async def ready(resources: Resources, broker: KafkaBroker) -> bool:
@@ -67,13 +111,14 @@ async def ready(resources: Resources, broker: KafkaBroker) -> bool:
         return False
 
 
-def create_service(settings: Settings, register: Callable[[KafkaRouter, Resources], None],
+def create_service(settings: Settings, register: Callable[[Routes, Resources], None],
                    broker: KafkaBroker | None = None) -> tuple[FastStream, Resources]:
-    """Compose a service: `register(router, resources)` declares its subscribers/publishers."""
+    """Compose a service: `register(router, resources)` declares its stages and publishers."""
     telemetry.configure(settings)
     resources = Resources(settings)
-    router = KafkaRouter()
+    router = Routes()
     register(router, resources)
+    consumers = Consumers(settings, resources, router.stages)
     broker = broker or create_broker(settings)
     broker.include_router(router)
     app = FastStream(broker, logger=telemetry.broker_logger())
@@ -92,6 +137,7 @@ def create_service(settings: Settings, register: Callable[[KafkaRouter, Resource
 
     @app.after_startup
     async def _started() -> None:
+        await consumers.start()
         tasks.extend(asyncio.create_task(_repeat(*p)) for p in resources.periodic)
         log.info("service.started", periodic=[p[0] for p in resources.periodic])
 
@@ -100,6 +146,7 @@ def create_service(settings: Settings, register: Callable[[KafkaRouter, Resource
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await consumers.stop()
 
     @app.after_shutdown
     async def _close() -> None:

@@ -20,9 +20,25 @@ class Settings(BaseSettings):
     otel_exporter_otlp_endpoint: str | None = None
     kafka_max_records: int = 500
     kafka_linger_ms: int = 5
+    kafka_max_request_bytes: int = Field(default=1_048_576, description="largest record produced; "
+                                         "a larger one is refused (dead-lettered), never retried")
+    stage_in_flight: int = Field(default=4, ge=1, description="batches a stage has in flight: "
+                                 "the next batch runs while the previous one's outputs are acked")
+    stage_commit_interval_s: float = Field(default=1.0, description="offsets are committed in "
+                                           "order at most this often (and when idle, on revoke, "
+                                           "on stop)")
+    otel_traces_sampler_ratio: float = Field(default=1.0, ge=0, le=1, description="share of new "
+                                             "traces sampled; a sampled parent is always followed")
     db_pool_min: int = 1
     db_pool_max: int = 8
     registry_refresh_s: float = 5.0
+    # Server-side limits on every pooled connection: a frozen process cannot hold locks (licence
+    # rows FOR UPDATE, alerting's advisory lock) longer than these.
+    db_statement_timeout_ms: int = 30_000
+    db_lock_timeout_ms: int = 10_000
+    db_idle_in_transaction_timeout_ms: int = 30_000
+    db_acquire_timeout_s: float = Field(default=10.0, description="waiting longer for a pooled "
+                                        "connection is a transient error")
     # Broker credentials (the service's Strimzi KafkaUser); none = plaintext, as in the dev stack.
     kafka_sasl_mechanism: str = Field(default="SCRAM-SHA-512",
                                       description="SCRAM-SHA-512 | SCRAM-SHA-256 | PLAIN")

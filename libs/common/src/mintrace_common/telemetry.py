@@ -2,7 +2,9 @@
 
 import logging
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import structlog
 from opentelemetry import context as otel_context
@@ -11,10 +13,15 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import Link, SpanKind
 
 from .settings import Settings
 
 _provider: TracerProvider | None = None
+TRACE_HEADERS = frozenset({"traceparent", "tracestate", "baggage"})
+# A batch span links to at most this many of its records' traces.
+MAX_LINKS = 64
 
 
 def _add_trace_ids(_, __, event: MutableMapping) -> MutableMapping:
@@ -74,12 +81,18 @@ def broker_logger() -> logging.Logger:
 
 
 def configure_tracing(service: str, endpoint: str | None = None,
-                      extra: SpanProcessor | None = None) -> TracerProvider:
+                      extra: SpanProcessor | None = None,
+                      ratio: float = 1.0) -> TracerProvider | None:
     """Install the process-wide tracer provider once; spans go over OTLP/HTTP when an endpoint
-    is configured (OTEL_EXPORTER_OTLP_ENDPOINT) and to `extra` (tests) when given."""
+    is configured (OTEL_EXPORTER_OTLP_ENDPOINT) and to `extra` (tests) when given. With neither,
+    no SDK provider is installed: spans are the API's no-ops and cost next to nothing. New traces
+    are sampled at `ratio`; a sampled parent is always followed."""
     global _provider
+    if _provider is None and not (endpoint or extra):
+        return None
     if _provider is None:
-        _provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        _provider = TracerProvider(resource=Resource.create({"service.name": service}),
+                                   sampler=ParentBased(TraceIdRatioBased(ratio)))
         if endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -95,7 +108,12 @@ def configure_tracing(service: str, endpoint: str | None = None,
 
 def configure(settings: Settings) -> None:
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
-    configure_tracing(settings.service_name, settings.otel_exporter_otlp_endpoint)
+    configure_tracing(settings.service_name, settings.otel_exporter_otlp_endpoint,
+                      ratio=settings.otel_traces_sampler_ratio)
+
+
+def enabled() -> bool:
+    return _provider is not None
 
 
 def shutdown() -> None:
@@ -115,6 +133,50 @@ def inject(ctx: otel_context.Context | None = None) -> dict[str, str]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=ctx)
     return carrier
+
+
+def _headers(record: Any) -> dict[str, str]:
+    return {k: v.decode(errors="replace") for k, v in (record.headers or ()) if k in TRACE_HEADERS}
+
+
+def new_trace(name: str, attributes: dict[str, Any]) -> tuple[tuple[str, bytes], ...]:
+    """Start (and end) a root span; its context as Kafka headers, () without a provider."""
+    if _provider is None:
+        return ()
+    with tracer().start_as_current_span(name, context=otel_context.Context(),
+                                        kind=SpanKind.PRODUCER, attributes=attributes):
+        return tuple((k, v.encode()) for k, v in inject().items())
+
+
+@contextmanager
+def consuming(topic: str, group: str, records: Sequence[Any]) -> Iterator[None]:
+    """The span of one consumed batch, current inside the block. A one-record batch continues
+    that record's trace; a larger one is a span of its own linked to (up to MAX_LINKS of) its
+    records' traces — one span per batch, not per record. Nothing at all without a provider."""
+    if _provider is None:
+        yield
+        return
+    attributes = {"messaging.system": "kafka", "messaging.destination.name": topic,
+                  "messaging.consumer.group.name": group,
+                  "messaging.batch.message_count": len(records)}
+    if len(records) == 1:
+        key = records[0].key
+        attributes["messaging.kafka.message.key"] = (
+            key.decode(errors="replace") if isinstance(key, bytes) else key or "")
+        span = tracer().start_as_current_span(f"{topic} process", kind=SpanKind.CONSUMER,
+                                              context=extract(_headers(records[0])),
+                                              attributes=attributes)
+    else:
+        links = []
+        for r in records[:MAX_LINKS]:
+            ctx = trace.get_current_span(extract(_headers(r))).get_span_context()
+            if ctx.is_valid:
+                links.append(Link(ctx))
+        span = tracer().start_as_current_span(f"{topic} process batch", kind=SpanKind.CONSUMER,
+                                              context=otel_context.Context(), links=links,
+                                              attributes=attributes)
+    with span:
+        yield
 
 
 def get_logger(name: str | None = None):

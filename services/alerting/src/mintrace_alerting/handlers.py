@@ -5,9 +5,10 @@ from datetime import UTC, datetime, timedelta
 from faststream.kafka import KafkaRouter
 
 from mintrace_common import telemetry, topics
-from mintrace_common.kafka import Emit, batch_stage, publish_all
+from mintrace_common.kafka import Emit, batch_stage
 from mintrace_common.models import Alert, SupervisionRecord
 from mintrace_common.provinces import BY_CODE
+from mintrace_common.publisher import declare
 from mintrace_common.service import Resources
 
 from . import store
@@ -46,8 +47,7 @@ def register(router: KafkaRouter, res: Resources, rules: Rules, clock: Clock):
     transfers past their window, mass balances of settled facts, and alerts whose publication
     was interrupted)."""
     reference = Reference(res, rules)
-    publishers = {t: router.publisher(t, description="written by alerting (sweep)")
-                  for t in OUTPUTS}
+    declare(router, OUTPUTS, "written by alerting (sweep)")
 
     async def published(emits: list[Emit]) -> None:
         await store.mark_published(res.pool, sorted({e.key for e in emits}))
@@ -72,7 +72,7 @@ def register(router: KafkaRouter, res: Resources, rules: Rules, clock: Clock):
         alerts += await store.claim_unpublished(res.pool, timedelta(seconds=10))
         if alerts:
             emits = emits_for(alerts, {})
-            await publish_all(publishers, emits)
+            await res.publisher.publish(emits)
             await published(emits)
             log.info("alert.swept", count=len(alerts))
         return len(alerts)

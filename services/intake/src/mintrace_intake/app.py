@@ -5,12 +5,13 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
-from faststream.kafka import KafkaRouter
 
 from mintrace_common import telemetry, topics
-from mintrace_common.kafka import JSON, create_broker
+from mintrace_common.delivery import Routes
+from mintrace_common.kafka import create_broker
 from mintrace_common.models import ReceivedReport
-from mintrace_common.service import Resources, ready
+from mintrace_common.publisher import Emit, declare
+from mintrace_common.service import Consumers, Resources, ready
 from mintrace_common.settings import Settings
 
 from . import cancel, status
@@ -23,36 +24,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     telemetry.configure(settings)
     res = Resources(settings)
     broker = create_broker(settings)
-    router = KafkaRouter()
-    to_received = router.publisher(topics.RECEIVED.name, description="reports accepted by intake")
-    publish_cancel = cancel.publisher(router)
+    router = Routes()
+    declare(router, [topics.RECEIVED.name], "reports accepted by intake")
+    publish_cancel = cancel.publisher(router, res.publisher)
     status.register(router, res)
     broker.include_router(router)
-    tracer = telemetry.tracer()
+    consumers = Consumers(settings, res, router.stages)
 
     async def publish(reports: list[ReceivedReport]) -> None:
-        futures = []
-        for r in reports:
-            with tracer.start_as_current_span("reports.received publish",
-                                              attributes={"mintrace.report_id": r.report_id}):
-                futures.append(await to_received.publish(
-                    r.model_dump_json().encode(), key=r.report_id.encode(),
-                    headers={**JSON, **telemetry.inject()}, no_confirm=True))
-        await asyncio.gather(*futures)
+        # each report starts a trace of its own
+        await res.publisher.publish([
+            Emit(topics.RECEIVED.name, r.report_id, r, trace=telemetry.new_trace(
+                "reports.received publish", {"mintrace.report_id": r.report_id}))
+            for r in reports])
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         await res.open()
         await broker.connect()
-        # Submissions need only the producer. The status subscribers join their groups one
-        # after the other (seconds each on a restart); the projection catches up meanwhile.
-        subscribers = asyncio.create_task(broker.start())
+        # Submissions need only the publisher; the status projection catches up meanwhile.
+        subscribers = asyncio.create_task(consumers.start())
         try:
             yield
         finally:
-            if not subscribers.done():
-                subscribers.cancel()
             await asyncio.gather(subscribers, return_exceptions=True)
+            await consumers.stop()
             await broker.stop()
             await res.close()
             telemetry.shutdown()

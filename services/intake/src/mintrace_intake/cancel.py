@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaRouter
 
 from mintrace_common import telemetry, topics
-from mintrace_common.kafka import JSON
 from mintrace_common.models import ReportCancelled
+from mintrace_common.publisher import Emit, Publisher, declare
 
 from .bodies import HTTPProblem
 from .context import Intake, current_producer, intake
@@ -25,18 +25,13 @@ router = APIRouter(prefix="/v1/reports", tags=["reports"])
 PublishCancel = Callable[[ReportCancelled], Awaitable[None]]
 
 
-def publisher(kafka: KafkaRouter) -> PublishCancel:
+def publisher(kafka: KafkaRouter, out: Publisher) -> PublishCancel:
     """Declare reports.cancelled on intake's Kafka router; the returned function waits for the
     broker's acknowledgement."""
-    to_cancelled = kafka.publisher(topics.CANCELLED.name,
-                                   description="reports withdrawn by their producer")
+    declare(kafka, [topics.CANCELLED.name], "reports withdrawn by their producer")
 
     async def publish(event: ReportCancelled) -> None:
-        sent = await to_cancelled.publish(event.model_dump_json().encode(),
-                                          key=event.report_id.encode(),
-                                          headers={**JSON, **telemetry.inject()}, no_confirm=True)
-        if sent is not None:  # the in-memory test broker hands back no future
-            await sent
+        await out.publish([Emit(topics.CANCELLED.name, event.report_id, event)])
 
     return publish
 

@@ -4,8 +4,9 @@ from datetime import UTC, datetime, timedelta
 from faststream.kafka import KafkaRouter
 
 from mintrace_common import telemetry, topics
-from mintrace_common.kafka import JSON, Emit, batch_stage
+from mintrace_common.kafka import Emit, batch_stage
 from mintrace_common.models import LicensedReport, RollupSummary
+from mintrace_common.publisher import declare
 from mintrace_common.service import Resources
 
 from . import store
@@ -33,19 +34,16 @@ def register_rollup(router: KafkaRouter, res: Resources,
                     days: int) -> Callable[[], Awaitable[None]]:
     """Declare the rollup.national publisher; returns `publish_once()`, which publishes the
     rollup of the last `days` days (China Standard Time) as one RollupSummary."""
-    to_rollup = router.publisher(topics.ROLLUP_NATIONAL.name,
-                                 description="national rollup: day × province × material × type "
-                                             "× destination, published periodically",
-                                 schema=RollupSummary)
+    declare(router, [topics.ROLLUP_NATIONAL.name], "national rollup: day × province × material "
+                                                   "× type × destination, published periodically")
 
     async def publish_once() -> None:
         now = datetime.now(UTC)
         since = now.astimezone(CHINA).date() - timedelta(days=days - 1)
         summary = RollupSummary(generated_at=now, since=since,
                                 rows=await store.rollup_since(res.pool, since))
-        await to_rollup.publish(summary.model_dump_json().encode(),
-                                key=now.astimezone(CHINA).date().isoformat().encode(),
-                                headers=JSON)
+        await res.publisher.publish([Emit(topics.ROLLUP_NATIONAL.name,
+                                          now.astimezone(CHINA).date().isoformat(), summary)])
         log.info("rollup.published", since=since.isoformat(), rows=len(summary.rows))
 
     return publish_once
