@@ -68,10 +68,16 @@ class Publisher:
         self.settings = settings
         self._producer = producer
         self._owned: AIOKafkaProducer | None = None
+        self._starting = asyncio.Lock()
 
     async def start(self) -> None:
-        if self._producer is not None:
-            return
+        """Connect (also done by the first send: a process that never publishes never
+        connects)."""
+        async with self._starting:
+            if self._producer is None:
+                await self._connect()
+
+    async def _connect(self) -> None:
         from .kafka import security
 
         s = self.settings or Settings()
@@ -92,7 +98,7 @@ class Publisher:
         all of them. Returns the records refused as too large (permanent); raises KafkaError
         (transient: nothing is known to be delivered) on any other failure."""
         if self._producer is None:
-            raise RuntimeError("publisher used before it was started")
+            await self.start()
         bodies: dict[int, bytes] = {}
         current: list[tuple[str, bytes]] | None = None
         refused: list[Refused] = []

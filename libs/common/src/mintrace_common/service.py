@@ -36,7 +36,6 @@ class Resources:
     async def open(self) -> None:
         self._pool = await db.create_pool(self.settings.database_url, self.settings.db_pool_min,
                                           self.settings.db_pool_max, db.Limits.of(self.settings))
-        await self.publisher.start()
 
     async def close(self) -> None:
         await self.publisher.stop()

@@ -13,6 +13,7 @@ from mintrace_common import telemetry
 from mintrace_common.service import Resources
 
 from . import cancel, openapi, routes
+from .backlog import Backlog
 from .bodies import HTTPProblem
 from .context import Intake, Publish
 from .settings import IntakeSettings
@@ -22,12 +23,13 @@ log = telemetry.get_logger(__name__)
 
 
 def create_api(settings: IntakeSettings, res: Resources, publish: Publish, lifespan,
-               ready: Callable[[], Awaitable[bool]] | None = None) -> FastAPI:
+               ready: Callable[[], Awaitable[bool]] | None = None,
+               backlog: Backlog | None = None) -> FastAPI:
     app = FastAPI(title="mintrace intake", version="1",
                   description="Submit critical-mineral transaction reports (Report v1) and "
                               "follow them through the pipeline.",
                   lifespan=lifespan)
-    app.state.intake = Intake(settings, res, publish)
+    app.state.intake = Intake(settings, res, publish, backlog)
     for router in ROUTERS:
         app.include_router(router)
     openapi.install(app)

@@ -16,6 +16,7 @@ from mintrace_common.settings import Settings
 
 from . import cancel, status
 from .api import create_api
+from .backlog import Backlog
 from .settings import IntakeSettings
 
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     status.register(router, res)
     broker.include_router(router)
     consumers = Consumers(settings, res, router.stages)
+    backlog = Backlog(settings, settings.intake_max_backlog)
 
     async def publish(reports: list[ReceivedReport]) -> None:
         # each report starts a trace of its own
@@ -44,16 +46,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await broker.connect()
         # Submissions need only the publisher; the status projection catches up meanwhile.
         subscribers = asyncio.create_task(consumers.start())
+        backlog.start()
         try:
             yield
         finally:
+            await backlog.stop()
             await asyncio.gather(subscribers, return_exceptions=True)
             await consumers.stop()
             await broker.stop()
             await res.close()
             telemetry.shutdown()
 
-    app = create_api(settings, res, publish, lifespan, lambda: ready(res, broker))
+    app = create_api(settings, res, publish, lifespan, lambda: ready(res, broker), backlog)
     app.state.publish_cancel = publish_cancel
     return app
 

@@ -13,6 +13,7 @@ from mintrace_common.service import Resources
 
 from . import store
 from .auth import KeyCache
+from .backlog import Backlog
 from .bodies import HTTPProblem
 from .ratelimit import TokenBuckets
 from .settings import IntakeSettings
@@ -25,6 +26,7 @@ class Intake:
     settings: IntakeSettings
     res: Resources
     publish: Publish  # returns once the broker acknowledged every record
+    backlog: Backlog | None = None
     keys: KeyCache = field(init=False)
     limits: TokenBuckets = field(init=False)
 
@@ -32,6 +34,13 @@ class Intake:
         self.keys = KeyCache(lambda key: store.authenticate(self.res.pool, key),
                              self.settings.intake_key_cache_s)
         self.limits = TokenBuckets(self.settings.intake_rate_per_s, self.settings.intake_burst)
+
+    def shed(self) -> None:
+        """Refuse with 503 and Retry-After while the pipeline's backlog is over its limit."""
+        wait = self.backlog.retry_after() if self.backlog is not None else None
+        if wait:
+            raise HTTPProblem(503, f"the pipeline is {self.backlog.value} reports behind; retry "
+                                   f"later", headers={"Retry-After": str(wait)})
 
     def charge(self, producer_id: str, reports: int) -> None:
         """Take `reports` from the producer's allowance or refuse with 429 and Retry-After."""

@@ -35,6 +35,7 @@ def parse(item: Any, producer_id: str, prefix: str = "") -> Report:
              responses=answers(401, 403, 409, 413, 422, 429, 503))
 async def submit(request: Request, producer_id: str = Depends(current_producer),
                  ctx: Intake = Depends(intake)) -> JSONResponse:
+    ctx.shed()
     ctx.charge(producer_id, 1)
     body = await bodies.read_body(request.stream(), request.headers.get("content-length"),
                                   ctx.settings.intake_max_report_bytes)
@@ -55,6 +56,7 @@ async def submit(request: Request, producer_id: str = Depends(current_producer),
 async def submit_batch(request: Request, producer_id: str = Depends(current_producer),
                        ctx: Intake = Depends(intake)) -> JSONResponse:
     limit = ctx.settings.intake_max_report_bytes
+    ctx.shed()
     ctx.charge(producer_id, 1)  # every request costs, even one that turns out malformed
     body = await bodies.read_body(request.stream(), request.headers.get("content-length"),
                                   ctx.settings.intake_max_batch_bytes)

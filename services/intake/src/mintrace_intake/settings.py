@@ -17,3 +17,6 @@ class IntakeSettings(Settings):
                                  "database: the longest a revoked key keeps working")
     intake_max_report_bytes: int = 256 * 1024
     intake_max_batch_bytes: int = 16 * 1024 * 1024
+    intake_max_backlog: int = Field(
+        default=3000, description="reports accepted but not yet routed past which intake sheds "
+                                  "load (503 with Retry-After); 0 = never shed")

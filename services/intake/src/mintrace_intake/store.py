@@ -1,5 +1,6 @@
 """Intake's tables: API keys, the idempotency record of every accepted report, and its status."""
 
+import json
 from datetime import datetime
 
 import asyncpg
@@ -48,39 +49,70 @@ async def status(pool: asyncpg.Pool, producer_id: str, report_id: str) -> asyncp
 _RANK = "CASE state WHEN 'received' THEN 0 WHEN 'validated' THEN 1 WHEN 'licensed' THEN 2 ELSE 3 END"
 
 
+# One UPDATE per batch (unnest), not one per report: the projection follows five topics.
+# jsonb columns travel as text arrays (encoded once) and are cast in the statement.
+
+def _json(values) -> list[str]:
+    return [json.dumps(v) for v in values]
+
+
 async def set_rejected(pool: asyncpg.Pool, rows: list[tuple[str, str, list]]) -> None:
+    p, r, problems = zip(*rows) if rows else ((), (), ())
     async with pool.acquire() as conn:
-        await conn.executemany(
-            "UPDATE reports SET state = 'rejected', problems = $3, updated_at = now() "
-            "WHERE producer_id = $1 AND report_id = $2", rows)
+        await conn.execute(
+            "UPDATE reports SET state = 'rejected', problems = u.v::jsonb, updated_at = now() "
+            "FROM unnest($1::text[], $2::text[], $3::text[]) AS u(p, r, v) "
+            "WHERE producer_id = u.p AND report_id = u.r", list(p), list(r), _json(problems))
 
 
 async def set_validated(pool: asyncpg.Pool, rows: list[tuple[str, str, list]]) -> None:
+    p, r, warnings = zip(*rows) if rows else ((), (), ())
     async with pool.acquire() as conn:
-        await conn.executemany(
-            f"UPDATE reports SET warnings = $3, state = CASE WHEN {_RANK} < 1 THEN 'validated' "
-            f"ELSE state END, updated_at = now() WHERE producer_id = $1 AND report_id = $2", rows)
+        await conn.execute(
+            f"UPDATE reports SET warnings = u.v::jsonb, state = CASE WHEN {_RANK} < 1 "
+            f"THEN 'validated' ELSE state END, updated_at = now() "
+            f"FROM unnest($1::text[], $2::text[], $3::text[]) AS u(p, r, v) "
+            f"WHERE producer_id = u.p AND report_id = u.r", list(p), list(r), _json(warnings))
 
 
 async def set_licensed(pool: asyncpg.Pool, rows: list[tuple[str, str, dict]]) -> None:
+    p, r, licence = zip(*rows) if rows else ((), (), ())
     async with pool.acquire() as conn:
-        await conn.executemany(
-            f"UPDATE reports SET licence = $3, state = CASE WHEN {_RANK} < 2 THEN 'licensed' "
-            f"ELSE state END, updated_at = now() WHERE producer_id = $1 AND report_id = $2", rows)
+        await conn.execute(
+            f"UPDATE reports SET licence = u.v::jsonb, state = CASE WHEN {_RANK} < 2 "
+            f"THEN 'licensed' ELSE state END, updated_at = now() "
+            f"FROM unnest($1::text[], $2::text[], $3::text[]) AS u(p, r, v) "
+            f"WHERE producer_id = u.p AND report_id = u.r", list(p), list(r), _json(licence))
 
 
 async def set_routed(pool: asyncpg.Pool, rows: list[tuple[str, str, dict, str, list]]) -> None:
     """The routed record carries every earlier decision too (the topics are read by separate
     consumers, so it may arrive before the validated one)."""
+    p, r, licence, province, warnings = zip(*rows) if rows else ((),) * 5
     async with pool.acquire() as conn:
-        await conn.executemany(
-            "UPDATE reports SET licence = $3, province_code = $4, warnings = $5, state = 'routed', "
-            "updated_at = now() WHERE producer_id = $1 AND report_id = $2", rows)
+        await conn.execute(
+            "UPDATE reports SET licence = u.l::jsonb, province_code = u.c, warnings = u.w::jsonb, "
+            "state = 'routed', updated_at = now() "
+            "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) "
+            "AS u(p, r, l, c, w) WHERE producer_id = u.p AND report_id = u.r",
+            list(p), list(r), _json(licence), list(province), _json(warnings))
 
 
 async def add_alerts(pool: asyncpg.Pool, rows: list[tuple[str, str, dict]]) -> None:
+    # a report may have several alerts in one batch: one statement per round of distinct reports
+    rounds: list[dict[tuple[str, str], dict]] = []
+    for producer_id, report_id, summary in rows:
+        for rnd in rounds:
+            if (producer_id, report_id) not in rnd:
+                rnd[(producer_id, report_id)] = summary
+                break
+        else:
+            rounds.append({(producer_id, report_id): summary})
     async with pool.acquire() as conn:
-        await conn.executemany(
-            "UPDATE reports SET alerts = alerts || jsonb_build_array($3::jsonb), updated_at = now() "
-            "WHERE producer_id = $1 AND report_id = $2 AND NOT alerts @> jsonb_build_array("
-            "jsonb_build_object('alert_id', $3::jsonb->>'alert_id'))", rows)
+        for rnd in rounds:
+            await conn.execute(
+                "UPDATE reports SET alerts = alerts || jsonb_build_array(u.a::jsonb), "
+                "updated_at = now() FROM unnest($1::text[], $2::text[], $3::text[]) AS u(p, r, a) "
+                "WHERE producer_id = u.p AND report_id = u.r AND NOT alerts @> jsonb_build_array("
+                "jsonb_build_object('alert_id', u.a::jsonb->>'alert_id'))",
+                [k[0] for k in rnd], [k[1] for k in rnd], _json(rnd.values()))

@@ -1,0 +1,93 @@
+"""The pipeline's backlog as intake sees it, for load shedding: reports published but not yet
+through every stage, measured as the consumer lag of each stage's group on its input topic
+(end offsets minus committed offsets), polled in the background.
+
+Past `limit`, intake answers 503 with a Retry-After derived from how fast the backlog drains,
+so the pipeline runs at capacity and what was accepted keeps a bounded latency."""
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from faststream.kafka.security import parse_security
+
+from mintrace_common import telemetry, topics
+from mintrace_common.kafka import security
+from mintrace_common.settings import Settings
+
+# Each stage a report passes before it is routed: (input topic, consumer group).
+PIPELINE = ((topics.RECEIVED.name, "validation"), (topics.VALIDATED.name, "license-matching"),
+            (topics.LICENSED.name, "provincial-routing"))
+log = telemetry.get_logger(__name__)
+
+
+class Backlog:
+    def __init__(self, settings: Settings, limit: int, stages: Sequence[tuple[str, str]] = PIPELINE,
+                 interval_s: float = 0.5) -> None:
+        self.settings, self.limit, self.stages, self.interval = settings, limit, stages, interval_s
+        self.value = 0
+        self.drain_per_s = 0.0
+        self._last_done: tuple[float, int] | None = None
+        self._task: asyncio.Task | None = None
+
+    def retry_after(self) -> int | None:
+        """Seconds a producer should wait, or None to accept now."""
+        if self.limit <= 0 or self.value <= self.limit:
+            return None
+        excess = self.value - self.limit // 2
+        return max(1, min(30, math.ceil(excess / max(self.drain_per_s, 1.0))))
+
+    async def measure(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> int:
+        await consumer.topics()  # refresh metadata
+        total, done = 0, 0
+        for topic, group in self.stages:
+            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic)
+                                                              or ())]
+            if not tps:
+                continue
+            ends = await consumer.end_offsets(tps)
+            committed = await admin.list_consumer_group_offsets(group, partitions=tps)
+            for tp in tps:
+                at = committed.get(tp)
+                offset = at.offset if at is not None and at.offset >= 0 else 0
+                total += max(0, ends[tp] - offset)
+                if (topic, group) == tuple(self.stages[-1]):
+                    done += offset
+        now = time.monotonic()
+        if self._last_done is not None and now > self._last_done[0]:
+            rate = (done - self._last_done[1]) / (now - self._last_done[0])
+            self.drain_per_s = 0.7 * self.drain_per_s + 0.3 * max(rate, 0.0)
+        self._last_done = (now, done)
+        self.value = total
+        return total
+
+    async def _poll(self) -> None:
+        s = self.settings
+        kw = dict(bootstrap_servers=s.kafka_bootstrap_servers, client_id=f"{s.service_name}-backlog",
+                  **parse_security(security(s)))
+        admin, consumer = AIOKafkaAdminClient(**kw), AIOKafkaConsumer(**kw)
+        await admin.start()
+        await consumer.start()
+        try:
+            while True:
+                try:
+                    await self.measure(admin, consumer)
+                except Exception as exc:  # noqa: BLE001 - keep the last value, try again
+                    log.warning("backlog.unmeasured", error=repr(exc)[:300])
+                await asyncio.sleep(self.interval)
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    def start(self) -> None:
+        if self.limit > 0 and self._task is None:
+            self._task = asyncio.create_task(self._poll())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None

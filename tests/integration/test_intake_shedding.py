@@ -1,0 +1,92 @@
+"""Load shedding at intake: the pipeline's backlog is measured on the real broker as consumer
+lag, and past its limit intake answers 503 with Retry-After instead of accepting more."""
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import OffsetAndMetadata
+
+from mintrace import demo, devstack
+from mintrace_common.models import ReceivedReport
+from mintrace_common.service import Resources
+from mintrace_common.settings import Settings
+from mintrace_intake.api import create_api
+from mintrace_intake.backlog import Backlog
+from mintrace_intake.settings import IntakeSettings
+
+
+async def test_backlog_is_the_stages_uncommitted_records_on_the_real_broker(kafka):
+    topic, group = f"shed.{secrets.token_hex(3)}", f"shed-{secrets.token_hex(3)}"
+    await devstack.create_topics(kafka, [(topic, 2, -1)])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+    await producer.start()
+    for i in range(40):
+        await producer.send_and_wait(topic, b"{}", key=str(i).encode(), partition=i % 2)
+    await producer.stop()
+    committer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=group,
+                                 enable_auto_commit=False)
+    await committer.start()
+    committer.assign([TopicPartition(topic, 0), TopicPartition(topic, 1)])
+    admin, probe = AIOKafkaAdminClient(bootstrap_servers=kafka), AIOKafkaConsumer(
+        bootstrap_servers=kafka)
+    await admin.start()
+    await probe.start()
+    try:
+        backlog = Backlog(Settings(kafka_bootstrap_servers=kafka), limit=10,
+                          stages=[(topic, group)])
+        assert await backlog.measure(admin, probe) == 40  # nothing committed yet
+        await committer.commit({TopicPartition(topic, 0): OffsetAndMetadata(15, ""),
+                                TopicPartition(topic, 1): OffsetAndMetadata(5, "")})
+        assert await backlog.measure(admin, probe) == 20
+        assert backlog.retry_after() is not None
+        await committer.commit({TopicPartition(topic, p): OffsetAndMetadata(20, "")
+                                for p in (0, 1)})
+        assert await backlog.measure(admin, probe) == 0
+        assert backlog.retry_after() is None
+        assert backlog.drain_per_s > 0
+    finally:
+        await committer.stop()
+        await probe.stop()
+        await admin.close()
+
+
+class Acknowledging:
+    def __init__(self) -> None:
+        self.acknowledged: list[ReceivedReport] = []
+
+    async def publish(self, reports: list[ReceivedReport]) -> None:
+        self.acknowledged.extend(reports)
+
+
+async def test_intake_sheds_with_503_and_retry_after_while_the_pipeline_is_behind(database_url):
+    settings = IntakeSettings(database_url=database_url, service_name="intake")
+    res = Resources(settings)
+    await res.open()
+    broker = Acknowledging()
+    backlog = Backlog(settings, limit=1000)
+    backlog.value, backlog.drain_per_s = 5000, 500.0
+    app = create_api(settings, res, broker.publish, lifespan=None, backlog=backlog)
+    key = (await devstack.issue_producer_keys(database_url, ["JX2"]))["JX2"]
+    report = {"report_id": f"S-{secrets.token_hex(4)}", "schema_version": 1,
+              "producer_id": demo.producer_ids()["JX2"], "facility_id": "JX2-MIN-01",
+              "type": "mining_output", "stage": "mining",
+              "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+              "lot_id": "L-1", "material": "REO-concentrate", "form": "ore",
+              "hs_code": "2530.90", "quantity": {"value": "12", "unit": "t"}}
+    auth = {"Authorization": f"Bearer {key}"}
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://intake") as client:
+            shed = await client.post("/v1/reports/batch", json=[report], headers=auth)
+            assert shed.status_code == 503, shed.text
+            assert int(shed.headers["retry-after"]) == 9  # (5000 - 500) / 500 per second
+            assert broker.acknowledged == []
+            backlog.value = 200
+            ok = await client.post("/v1/reports", json=report, headers=auth)
+            assert ok.status_code == 202, ok.text
+            assert [r.report_id for r in broker.acknowledged] == [report["report_id"]]
+    finally:
+        await res.close()
