@@ -7,8 +7,11 @@ stopped and killed."""
 
 import asyncio
 import os
+import shutil
 import signal
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,8 +27,11 @@ CONSUMED = [t for t in topics.TOPICS if t.has_dlq]
 
 
 class OwnPostgres:
-    def __init__(self, data_dir) -> None:
-        self.server = get_server(data_dir, cleanup_mode="stop")
+    def __init__(self) -> None:
+        # the server runs as an unprivileged user: its directory must be reachable by it
+        self.home = Path(tempfile.mkdtemp(prefix="mintrace-pg-"))
+        self.home.chmod(0o755)
+        self.server = get_server(self.home / "pgdata", cleanup_mode=None)
         info = self.server.get_postmaster_info()
         self.url = info.get_uri(database="postgres")
         self.start_args = ["-w", "-o", '-h ""', "-o", f"-k {info.socket_dir}",
@@ -35,8 +41,16 @@ class OwnPostgres:
         pg_ctl(["-w", "-m", "fast", "-l", str(self.server.log), "restart"],
                pgdata=self.server.pgdata, user=self.server.system_user)
 
+    def remove(self) -> None:
+        try:
+            pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.server.pgdata,
+                   user=self.server.system_user)
+        finally:
+            shutil.rmtree(self.home, ignore_errors=True)
+
     def kill_and_start(self) -> None:
-        os.kill(self.server.get_pid(), signal.SIGKILL)
+        pid = int((self.server.pgdata / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 30
         while True:  # orphaned backends must exit before a new postmaster may start
             try:
@@ -64,7 +78,7 @@ async def _submit(client: httpx.AsyncClient, key: str, reports: list[dict]) -> s
 
 async def test_database_restart_and_kill_mid_stream_lose_nothing_and_dead_letter_nothing(
         tmp_path):
-    pg = OwnPostgres(tmp_path / "pgdata")
+    pg = OwnPostgres()
     port = devstack.free_port()
     broker = devstack.start_broker(port, tmp_path / "broker.log")
     bootstrap = f"127.0.0.1:{port}"
@@ -108,3 +122,4 @@ async def test_database_restart_and_kill_mid_stream_lose_nothing_and_dead_letter
             stack.stop()
         broker.terminate()
         broker.wait(10)
+        pg.remove()
