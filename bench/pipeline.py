@@ -1,26 +1,52 @@
-"""End-to-end benchmark: N reports through intake -> validation -> license-matching -> routing
--> supervision.national on the real broker and database, beside a raw aiokafka
-consume-validate-produce hop measured in the same run on the same broker (the reference).
+"""The pipeline benchmark, in one run on one fresh broker and database, every figure beside the
+raw aiokafka consume -> validate -> produce hop measured in the same run (the machine is shared:
+read the ratios):
 
-    .venv/bin/python bench/pipeline.py [--reports 20000] [--batch 500] [--concurrency 4]
+1. reference: the raw aiokafka hop (msg/s);
+2. each service's hop: reports are submitted with only intake running, then each consuming
+   service is started alone and timed while it drains its input (validation, license-matching,
+   provincial-routing, alerting);
+3. end to end: N reports submitted as fast as intake answers, timed to supervision.national;
+4. open loop: `--rates` reports/s offered for `--duration` s each by a separate load-generator
+   process (bench/loadgen.py, batches of 100): routed/s, p50/p99 from receipt to
+   supervision.national, shed (503) and lost; the larger rates show the curve beyond capacity;
+5. scale-out: end to end again with a second replica of the slowest consuming stage.
+
+    .venv/bin/python bench/pipeline.py [--reports 10000] [--rates 500,3000,6000]
+        [--duration 20] [--json bench/results/pipeline.json]
 """
 
 import argparse
 import asyncio
+import json
+import os
 import secrets
+import subprocess
+import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
-import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+import psutil
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
-from mintrace import devstack, simulator
-from mintrace_common import examples
-from mintrace_common.models import ReceivedReport, SupervisionRecord
+from mintrace import devstack
+from mintrace_common import examples, topics
+from mintrace_common.models import ReceivedReport
+
+HERE = Path(__file__).parent
+STAGES = [("validation", topics.RECEIVED.name), ("license-matching", topics.VALIDATED.name),
+          ("provincial-routing", topics.LICENSED.name),
+          ("alerting", topics.SUPERVISION_NATIONAL.name)]
+MODULES = {"validation": "mintrace_validation", "license-matching": "mintrace_license_matching",
+           "provincial-routing": "mintrace_provincial_routing", "alerting": "mintrace_alerting"}
 
 
-def pct(values: list[float], p: float) -> float:
+def pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * p))]
 
@@ -54,77 +80,216 @@ async def raw_hop(bootstrap: str, n: int) -> float:
     return n / elapsed
 
 
-async def pipeline(stack: devstack.Stack, keys: dict[str, str], n: int, batch: int,
-                   concurrency: int) -> dict:
-    pop = simulator.Population(seed=int(time.time()), anomaly_rate=0.0)
-    submissions = [pop.next() for _ in range(n)]
-    chunks = simulator.per_producer(((s.producer, s.report) for s in submissions), batch)
-    consumer = AIOKafkaConsumer("supervision.national", bootstrap_servers=stack.bootstrap,
-                                auto_offset_reset="latest", enable_auto_commit=False)
-    await consumer.start()
-    await asyncio.sleep(1)
-    wanted = {s.report["report_id"] for s in submissions}
-    latencies: list[float] = []
-    queue = asyncio.Queue()
-    for c in chunks:
-        queue.put_nowait(c)
-    accepted = [0]
+class Kafka:
+    """End and committed offsets, for timing a stage by its consumer group."""
 
-    async def submitter(client: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            producer, reports = queue.get_nowait()
-            resp = await client.post("/v1/reports/batch", json=reports,
-                                     headers={"Authorization": f"Bearer {keys[producer]}"})
-            resp.raise_for_status()
-            accepted[0] += resp.json()["counts"].get("202", 0)
+    def __init__(self, bootstrap: str) -> None:
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self.probe = AIOKafkaConsumer(bootstrap_servers=bootstrap)
 
+    async def __aenter__(self):
+        await self.admin.start()
+        await self.probe.start()
+        return self
+
+    async def __aexit__(self, *_):
+        await self.probe.stop()
+        await self.admin.close()
+
+    async def offsets(self, topic: str, group: str) -> tuple[int, int]:
+        await self.probe.topics()
+        tps = [TopicPartition(topic, p) for p in self.probe.partitions_for_topic(topic) or ()]
+        ends = await self.probe.end_offsets(tps)
+        committed = await self.admin.list_consumer_group_offsets(group, partitions=tps)
+        done = sum(max(0, c.offset) for c in committed.values() if c is not None)
+        return sum(ends.values()), done
+
+
+def loadgen(stack: devstack.Stack, keys_file: Path, out: Path, rate: float, duration: float = 0,
+            total: int = 0) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(HERE / "loadgen.py"), "--url", stack.intake_url,
+                             "--keys", str(keys_file), "--rate", str(rate), "--duration",
+                             str(duration), "--total", str(total), "--out", str(out)])
+
+
+async def wait_process(proc: subprocess.Popen) -> None:
+    while proc.poll() is None:
+        await asyncio.sleep(0.1)
+
+
+async def service_hops(stack: devstack.Stack, keys_file: Path, n: int, work: Path) -> dict:
+    """Intake alone, then each consuming service alone on its accumulated input."""
+    stack.start_services(["intake"])
     t0 = time.perf_counter()
-    async with httpx.AsyncClient(base_url=stack.intake_url, timeout=120) as client:
-        submit = asyncio.gather(*[submitter(client) for _ in range(concurrency)])
-        deadline = time.monotonic() + 600
-        while wanted and time.monotonic() < deadline:
-            got = await consumer.getmany(timeout_ms=500)
-            for records in got.values():
+    await wait_process(loadgen(stack, keys_file, work / "hop-intake.json", 0, total=n))
+    intake = json.loads((work / "hop-intake.json").read_text())
+    hops = {"intake": len(intake["accepted"]) / (time.perf_counter() - t0)}
+    async with Kafka(stack.bootstrap) as kafka:
+        for name, topic in STAGES:
+            end, _ = await kafka.offsets(topic, name)
+            stack.start_services([name])
+            first = None
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                _, done = await kafka.offsets(topic, name)
+                now = time.perf_counter()
+                if first is None and done > 0:
+                    first = (now, done)
+                if done >= end:
+                    break
+                await asyncio.sleep(0.05)
+            if first is None or now <= first[0]:
+                hops[name] = None
+            else:
+                hops[name] = (end - first[1]) / (now - first[0])
+            print(f"  hop {name:20} {end:7d} records  {hops[name] or 0:8.0f} msg/s", flush=True)
+    return hops
+
+
+class Routed:
+    """Reads supervision.national: when each report reached it, from its receipt by intake."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.consumer = AIOKafkaConsumer(topics.SUPERVISION_NATIONAL.name,
+                                         bootstrap_servers=bootstrap, auto_offset_reset="latest",
+                                         enable_auto_commit=False)
+        self.seen: dict[str, tuple[float, float]] = {}  # report_id -> (received_at, routed_at)
+        self._task = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        await asyncio.sleep(1)
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            for records in (await self.consumer.getmany(timeout_ms=200)).values():
                 for r in records:
-                    rec = SupervisionRecord.model_validate_json(r.value)
-                    if rec.report_id in wanted:
-                        wanted.discard(rec.report_id)
-                        latencies.append(r.timestamp / 1000 - rec.received_at.timestamp())
-        await submit
-    elapsed = time.perf_counter() - t0
-    await consumer.stop()
-    return {"accepted": accepted[0], "delivered": len(latencies), "elapsed": elapsed,
-            "rate": len(latencies) / elapsed, "p50": pct(latencies, 0.5) if latencies else None,
-            "p99": pct(latencies, 0.99) if latencies else None, "missing": len(wanted)}
+                    v = json.loads(r.value)
+                    if v["report_id"] not in self.seen:
+                        at = datetime.fromisoformat(v["received_at"]).timestamp()
+                        self.seen[v["report_id"]] = (at, r.timestamp / 1000)
+
+    async def until(self, ids: set[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not ids <= self.seen.keys() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        await self.consumer.stop()
+
+
+async def end_to_end(stack: devstack.Stack, keys_file: Path, n: int, work: Path,
+                     routed: Routed) -> dict:
+    out = work / f"e2e-{secrets.token_hex(2)}.json"
+    t0 = time.time()
+    await wait_process(loadgen(stack, keys_file, out, 0, total=n))
+    accepted = set(json.loads(out.read_text())["accepted"])
+    await routed.until(accepted, 600)
+    got = [routed.seen[i] for i in accepted if i in routed.seen]
+    last = max((t for _, t in got), default=t0)
+    return {"accepted": len(accepted), "routed": len(got), "rate": len(got) / (last - t0),
+            "missing": len(accepted) - len(got)}
+
+
+def rss_mb(stack: devstack.Stack) -> dict[str, float]:
+    out = {}
+    for name, proc in stack.procs.procs.items():
+        try:
+            out[name] = psutil.Process(proc.pid).memory_info().rss / 2**20
+        except psutil.Error:
+            pass
+    return out
+
+
+async def open_loop(stack: devstack.Stack, keys_file: Path, rate: float, duration: float,
+                    work: Path, routed: Routed) -> dict:
+    out = work / f"open-{int(rate)}.json"
+    t0 = time.time()
+    await wait_process(loadgen(stack, keys_file, out, rate, duration))
+    result = json.loads(out.read_text())
+    accepted = set(result["accepted"])
+    await routed.until(accepted, 60)
+    latencies = [routed.seen[i][1] - routed.seen[i][0] for i in accepted if i in routed.seen]
+    in_window = sum(1 for i in accepted if i in routed.seen and routed.seen[i][1] <= t0 + duration)
+    statuses = result["statuses"]
+    return {"offered_per_s": rate, "duration_s": duration, "offered": result["offered"],
+            "accepted": len(accepted), "shed": statuses.get("503", 0),
+            "other": {k: v for k, v in statuses.items() if k not in ("202", "503")},
+            "routed_per_s": in_window / duration,
+            "p50_s": pct(latencies, 0.5), "p99_s": pct(latencies, 0.99),
+            "missing": len(accepted) - len(latencies), "not_sent": result["not_sent"]}
 
 
 async def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reports", type=int, default=20000)
-    ap.add_argument("--batch", type=int, default=500, help="reports per HTTP batch request")
-    ap.add_argument("--concurrency", type=int, default=4, help="parallel HTTP submitters")
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reports", type=int, default=10000, help="reports for the hops and e2e")
+    ap.add_argument("--rates", default="500,3000,6000",
+                    help="open-loop offered rates (reports/s), comma-separated")
+    ap.add_argument("--duration", type=float, default=20.0, help="seconds per open-loop rate")
+    ap.add_argument("--json", default=str(HERE / "results" / "pipeline.json"))
+    ap.add_argument("--no-scale-out", action="store_true")
     args = ap.parse_args()
+    rates = [float(r) for r in args.rates.split(",") if r]
     work = Path(tempfile.mkdtemp(prefix="mintrace-bench-"))
+    report: dict = {"command": " ".join(["bench/pipeline.py", *sys.argv[1:]]),
+                    "cpus": os.cpu_count(), "load_at_start": os.getloadavg()}
     async with devstack.scratch_stack(work) as stack:
-        keys = await devstack.issue_producer_keys(stack.database_url)
-        print(f"reference: raw aiokafka consume-validate-produce hop, {args.reports} msgs …", flush=True)
-        ref = await raw_hop(stack.bootstrap, args.reports)
-        stack.start_services()
-        # Warm-up: every consumer group has joined once a few reports made it all the way.
-        warm = await pipeline(stack, keys, 20, 20, 1)
-        print(f"warm-up: {warm['delivered']}/20 through in {warm['elapsed']:.1f}s", flush=True)
-        print(f"pipeline: {args.reports} reports, batches of {args.batch}, "
-              f"{args.concurrency} submitters …", flush=True)
-        res = await pipeline(stack, keys, args.reports, args.batch, args.concurrency)
-    print()
-    print(f"{'measure':52} {'value':>12}")
-    print(f"{'reference: raw aiokafka hop (msg/s)':52} {ref:12.0f}")
-    print(f"{'pipeline: intake -> supervision.national (reports/s)':52} {res['rate']:12.0f}")
-    print(f"{'pipeline latency p50 (s)':52} {res['p50']:12.3f}")
-    print(f"{'pipeline latency p99 (s)':52} {res['p99']:12.3f}")
-    print(f"{'pipeline / reference':52} {res['rate'] / ref:12.3f}")
-    print(f"accepted={res['accepted']} delivered={res['delivered']} missing={res['missing']} "
-          f"elapsed={res['elapsed']:.1f}s  (5 services + broker + PostgreSQL on this machine)")
+        keys_file = work / "keys.json"
+        keys_file.write_text(json.dumps(await devstack.issue_producer_keys(stack.database_url)))
+        print(f"reference: raw aiokafka hop, {args.reports} msgs …", flush=True)
+        ref = report["raw_hop_per_s"] = await raw_hop(stack.bootstrap, args.reports)
+        print(f"  {ref:.0f} msg/s\nhops: {args.reports} reports, one service at a time …",
+              flush=True)
+        hops = report["hops_per_s"] = await service_hops(stack, keys_file, args.reports, work)
+        stack.start_services(["supervision"])
+        routed = Routed(stack.bootstrap)
+        await routed.start()
+        print(f"end to end: {args.reports} reports …", flush=True)
+        e2e = report["end_to_end"] = await end_to_end(stack, keys_file, args.reports, work, routed)
+        report["rss_mb_before_open_loop"] = rss_mb(stack)
+        table = report["open_loop"] = []
+        for rate in rates:
+            print(f"open loop: {rate:.0f} reports/s for {args.duration:.0f} s …", flush=True)
+            table.append(await open_loop(stack, keys_file, rate, args.duration, work, routed))
+        report["rss_mb_after_open_loop"] = rss_mb(stack)
+        slowest = min((n for n, _ in STAGES if hops.get(n)), key=lambda n: hops[n])
+        if not args.no_scale_out:
+            print(f"scale-out: a second {slowest} …", flush=True)
+            stack.procs.start(f"{slowest}-2", [sys.executable, "-m", MODULES[slowest]],
+                              {**stack.env(), "SERVICE_NAME": slowest},
+                              stack.log_dir / f"{slowest}-2.log")
+            await asyncio.sleep(5)  # the group rebalances onto both
+            report["scale_out"] = {"stage": slowest, "end_to_end": await end_to_end(
+                stack, keys_file, args.reports, work, routed)}
+        await routed.stop()
+    report["load_at_end"] = os.getloadavg()
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(report, indent=2))
+
+    print(f"\n{'measure':44} {'value':>10} {'/ raw hop':>10}")
+    print(f"{'raw aiokafka hop (msg/s)':44} {ref:10.0f} {1:10.2f}")
+    for name, rate in hops.items():
+        print(f"{'hop ' + name + ' (msg/s)':44} {rate or 0:10.0f} {(rate or 0) / ref:10.2f}")
+    print(f"{'end to end, intake -> national (reports/s)':44} {e2e['rate']:10.0f} "
+          f"{e2e['rate'] / ref:10.2f}")
+    if "scale_out" in report:
+        s = report["scale_out"]["end_to_end"]
+        print(f"{'end to end, 2 x ' + slowest:44} {s['rate']:10.0f} {s['rate'] / ref:10.2f}")
+    print(f"\n{'offered/s':>10} {'routed/s':>9} {'p50 s':>7} {'p99 s':>7} {'accepted':>9} "
+          f"{'shed':>7} {'missing':>8}")
+    for row in table:
+        print(f"{row['offered_per_s']:10.0f} {row['routed_per_s']:9.0f} "
+              f"{row['p50_s'] or 0:7.3f} {row['p99_s'] or 0:7.3f} {row['accepted']:9d} "
+              f"{row['shed']:7d} {row['missing']:8d}")
+    print(f"\nRSS MB before/after open loop: "
+          + ", ".join(f"{k} {report['rss_mb_before_open_loop'].get(k, 0):.0f}/{v:.0f}"
+                      for k, v in report["rss_mb_after_open_loop"].items()))
+    print(f"load average {report['load_at_start']} -> {report['load_at_end']} "
+          f"({report['cpus']} CPUs, shared); JSON: {args.json}")
 
 
 if __name__ == "__main__":

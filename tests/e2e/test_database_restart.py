@@ -107,12 +107,13 @@ async def test_database_restart_and_kill_mid_stream_lose_nothing_and_dead_letter
         reader = TopicReader(bootstrap, topics.SUPERVISION_NATIONAL.name, topics.REJECTED.name,
                              *(t.dlq for t in CONSUMED))
         async with reader:
-            def routed_or_rejected(records) -> bool:
+            def settled(records) -> bool:  # routed, rejected, or (the failure) dead-lettered
                 done = {v["report_id"] for _, v, _ in records[topics.SUPERVISION_NATIONAL.name]}
                 done |= {v["report_id"] for _, v, _ in records[topics.REJECTED.name]}
+                done |= {k for t in CONSUMED for k, _, _ in records[t.dlq]}
                 return accepted <= done
 
-            records = await reader.until(routed_or_rejected, timeout=180)
+            records = await reader.until(settled, timeout=180)
             settled_at = time.monotonic()
             await reader.until(lambda _: time.monotonic() > settled_at + 3, timeout=10)
         letters = {t.dlq: len(records[t.dlq]) for t in CONSUMED if records[t.dlq]}
