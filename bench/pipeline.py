@@ -189,9 +189,11 @@ async def end_to_end(stack: devstack.Stack, keys_file: Path, n: int, work: Path,
     accepted = set(json.loads(out.read_text())["accepted"])
     await routed.until(accepted, 600)
     got = [routed.seen[i] for i in accepted if i in routed.seen]
+    # from the first receipt to the last routing (not counting the generator's start-up)
+    first = min((r for r, _ in got), default=t0)
     last = max((t for _, t in got), default=t0)
-    return {"accepted": len(accepted), "routed": len(got), "rate": len(got) / (last - t0),
-            "missing": len(accepted) - len(got)}
+    return {"accepted": len(accepted), "routed": len(got),
+            "rate": len(got) / max(last - first, 1e-3), "missing": len(accepted) - len(got)}
 
 
 def rss_mb(stack: devstack.Stack) -> dict[str, float]:
@@ -256,6 +258,10 @@ async def main() -> None:
             print(f"open loop: {rate:.0f} reports/s for {args.duration:.0f} s …", flush=True)
             table.append(await open_loop(stack, keys_file, rate, args.duration, work, routed))
         report["rss_mb_after_open_loop"] = rss_mb(stack)
+        print("reference again (the machine is shared) …", flush=True)
+        report["raw_hop_again_per_s"] = await raw_hop(stack.bootstrap, args.reports)
+        ref = report["raw_hop_mean_per_s"] = (report["raw_hop_per_s"]
+                                              + report["raw_hop_again_per_s"]) / 2
         slowest = min((n for n, _ in STAGES if hops.get(n)), key=lambda n: hops[n])
         if not args.no_scale_out:
             print(f"scale-out: a second {slowest} …", flush=True)
@@ -271,7 +277,8 @@ async def main() -> None:
     Path(args.json).write_text(json.dumps(report, indent=2))
 
     print(f"\n{'measure':44} {'value':>10} {'/ raw hop':>10}")
-    print(f"{'raw aiokafka hop (msg/s)':44} {ref:10.0f} {1:10.2f}")
+    print(f"{'raw aiokafka hop, mean of first and last (msg/s)':44} {ref:10.0f} {1:10.2f}"
+          f"   ({report['raw_hop_per_s']:.0f} and {report['raw_hop_again_per_s']:.0f})")
     for name, rate in hops.items():
         print(f"{'hop ' + name + ' (msg/s)':44} {rate or 0:10.0f} {(rate or 0) / ref:10.2f}")
     print(f"{'end to end, intake -> national (reports/s)':44} {e2e['rate']:10.0f} "
