@@ -36,8 +36,9 @@ async def route_batch(pool: asyncpg.Pool, reports: dict[Key, LicensedReport],
         inserted = {(r["producer_id"], r["report_id"]) for r in await conn.fetch(
             "INSERT INTO routed_reports (producer_id, report_id, province_code, routed_at, record, "
             "material, type, occurred_at, destination_country) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], "
-            "$5::jsonb[], $6::text[], $7::text[], $8::timestamptz[], $9::text[]) "
+            "SELECT p, r, c, t, j::jsonb, m, ty, o, d FROM unnest($1::text[], $2::text[], "
+            "$3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], "
+            "$8::timestamptz[], $9::text[]) AS u(p, r, c, t, j, m, ty, o, d) "
             "ON CONFLICT DO NOTHING RETURNING producer_id, report_id",
             *_columns(list(fresh.values())))}
         # A key another consumer inserted meanwhile (a rebalance) is that consumer's to publish.
@@ -51,7 +52,8 @@ async def route_batch(pool: asyncpg.Pool, reports: dict[Key, LicensedReport],
 def _columns(records: list[SupervisionRecord]) -> list[list]:
     return [[r.producer_id for r in records], [r.report_id for r in records],
             [r.province_code for r in records], [r.routed_at for r in records],
-            [r.model_dump(mode="json") for r in records], [r.report.material for r in records],
+            # encoded by pydantic once, cast by the server (not dumped to dicts, then json.dumps)
+            [r.model_dump_json() for r in records], [r.report.material for r in records],
             [r.report.type for r in records], [r.report.occurred_at for r in records],
             [destination(r) for r in records]]
 
