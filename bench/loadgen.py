@@ -25,14 +25,23 @@ def pct(values: list[float], p: float) -> float | None:
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
+def reports(seed: int, total: int, distinct: int = 1000):
+    """`total` (producer key, report) pairs: up to `distinct` simulated reports (the simulator
+    is too slow to make 180,000 on the fly), then copies of them under new report ids."""
+    pop = simulator.Population(seed=seed, anomaly_rate=0.0)
+    made = [(s.producer, s.report) for s in (pop.next() for _ in range(min(total, distinct)))]
+    for i in range(total):
+        producer, report = made[i % len(made)]
+        yield producer, (report if i < len(made) else
+                         {**report, "report_id": f"{report['report_id']}.{seed % 10**6}.{i}"})
+
+
 async def offer(url: str, keys: dict[str, str], rate: float, duration: float, batch: int,
                 seed: int, max_in_flight: int = 256, total: int = 0,
                 closed_workers: int = 8) -> dict:
     """Open loop at `rate` for `duration`; with rate <= 0, `total` reports in closed loop."""
-    pop = simulator.Population(seed=seed, anomaly_rate=0.0)
     total = total if rate <= 0 else int(rate * duration)
-    chunks = simulator.per_producer(((s.producer, s.report) for s in
-                                     (pop.next() for _ in range(total))), batch)
+    chunks = simulator.per_producer(reports(seed, total), batch)
     statuses: Counter = Counter()
     accepted: list[str] = []
     http_s: list[float] = []
