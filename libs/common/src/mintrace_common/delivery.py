@@ -118,8 +118,8 @@ class Stage(Generic[M]):
             async with self._turn:  # one batch at a time through fn, in offset order
                 items, poison = decode(self.source.model, records)
                 emits, failed = await run(self.fn, items)
-                sent = asyncio.ensure_future(self.publisher.send_all(with_traces(emits, records)))
-            refused = await sent
+                sent = await self.publisher.enqueue(with_traces(emits, records))
+            refused = await sent.acknowledged()  # the next batch runs meanwhile
             if refused:
                 failed += self._failed_outputs(refused, items)
                 emits = [e for e in emits if e.key not in {r.emit.key for r in refused}]

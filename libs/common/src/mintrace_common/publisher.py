@@ -97,28 +97,26 @@ class Publisher:
         """Send every record without waiting for each, then wait until the broker acknowledged
         all of them. Returns the records refused as too large (permanent); raises KafkaError
         (transient: nothing is known to be delivered) on any other failure."""
+        return await (await self.enqueue(emits)).acknowledged()
+
+    async def enqueue(self, emits: Sequence[Emit]) -> "Sent":
+        """Hand every record to the producer, in order, without waiting for acknowledgements
+        (`Sent.acknowledged()` does): what is enqueued first is sent first on each partition."""
         if self._producer is None:
             await self.start()
         bodies: dict[int, bytes] = {}
         current: list[tuple[str, bytes]] | None = None
-        refused: list[Refused] = []
-        pending = []
+        sent = Sent()
         for e in emits:
             if e.trace is None and current is None:
                 current = [(k, v.encode()) for k, v in telemetry.inject().items()]
             headers = [CONTENT_TYPE, *(current if e.trace is None else e.trace), *e.headers]
             try:
-                pending.append((e, await self._producer.send(
+                sent.pending.append((e, await self._producer.send(
                     e.topic, _encode(e.value, bodies), e.key.encode(), headers)))
             except TOO_LARGE as exc:
-                refused.append(Refused(e, f"{type(exc).__name__}: {exc}"))
-        results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
-        for (e, _), result in zip(pending, results):
-            if isinstance(result, TOO_LARGE):
-                refused.append(Refused(e, f"{type(result).__name__}: {result}"))
-            elif isinstance(result, BaseException):
-                raise result
-        return refused
+                sent.refused.append(Refused(e, f"{type(exc).__name__}: {exc}"))
+        return sent
 
     async def publish(self, emits: Sequence[Emit]) -> None:
         """`send_all` for callers with no dead-letter topic: a refused record raises
@@ -126,6 +124,22 @@ class Publisher:
         refused = await self.send_all(emits)
         if refused:
             raise RecordRefused(refused)
+
+
+@dataclass
+class Sent:
+    pending: list[tuple[Emit, Any]] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+
+    async def acknowledged(self) -> list[Refused]:
+        results = await asyncio.gather(*(f for _, f in self.pending), return_exceptions=True)
+        refused = list(self.refused)
+        for (e, _), result in zip(self.pending, results):
+            if isinstance(result, TOO_LARGE):
+                refused.append(Refused(e, f"{type(result).__name__}: {result}"))
+            elif isinstance(result, BaseException):
+                raise result
+        return refused
 
 
 class RecordRefused(Exception):
