@@ -25,7 +25,7 @@ def pct(values: list[float], p: float) -> float | None:
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
-def reports(seed: int, total: int, distinct: int = 1000):
+def generate(seed: int, total: int, distinct: int = 1000):
     """`total` (producer key, report) pairs: up to `distinct` simulated reports (the simulator
     is too slow to make 180,000 on the fly), then copies of them under new report ids."""
     pop = simulator.Population(seed=seed, anomaly_rate=0.0)
@@ -41,7 +41,7 @@ async def offer(url: str, keys: dict[str, str], rate: float, duration: float, ba
                 closed_workers: int = 8) -> dict:
     """Open loop at `rate` for `duration`; with rate <= 0, `total` reports in closed loop."""
     total = total if rate <= 0 else int(rate * duration)
-    chunks = simulator.per_producer(reports(seed, total), batch)
+    chunks = simulator.per_producer(generate(seed, total), batch)
     statuses: Counter = Counter()
     accepted: list[str] = []
     http_s: list[float] = []

@@ -115,6 +115,8 @@ def loadgen(stack: devstack.Stack, keys_file: Path, out: Path, rate: float, dura
 async def wait_process(proc: subprocess.Popen) -> None:
     while proc.poll() is None:
         await asyncio.sleep(0.1)
+    if proc.returncode:
+        raise RuntimeError(f"the load generator failed ({proc.returncode})")
 
 
 async def service_hops(stack: devstack.Stack, keys_file: Path, n: int, work: Path) -> dict:
