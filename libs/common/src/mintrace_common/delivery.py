@@ -41,6 +41,7 @@ log = telemetry.get_logger(__name__)
 # How long a stopping consumer may finish its batches; the pods' termination grace period
 # (deploy/k8s) must be longer.
 GRACEFUL_TIMEOUT_S = 20.0
+LETTER_VALUE_BYTES = 128 * 1024
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,8 @@ class Stage(Generic[M]):
             letters.append(Emit(self.source.dlq, key_of(r), DeadLetter(
                 source_topic=self.source.name, partition=r.partition, offset=r.offset,
                 key=key_of(r), error=f.error[:4000], consumer_group=self.group,
-                value=(r.value or b"")[:512 * 1024].decode(errors="replace")),
+                # even escaped six-fold, a letter stays under the broker's 1 MiB default
+                value=(r.value or b"")[:LETTER_VALUE_BYTES].decode(errors="replace")),
                 headers=(("mintrace-error", f.error[:200].encode()),)))
         refused = await self.publisher.send_all(letters)
         if refused:  # never: letters are bounded well below the limit
