@@ -70,7 +70,7 @@ async def offer(url: str, keys: dict[str, str], rate: float, duration: float, ba
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(
             max_connections=max_in_flight, max_keepalive_connections=max_in_flight)) as client:
         tasks = []
-        started = time.monotonic()
+        started, started_at = time.monotonic(), time.time()
         if rate <= 0:  # closed loop: `closed_workers` submitters, each waits for its answer
             queue = list(reversed(chunks))
 
@@ -94,6 +94,7 @@ async def offer(url: str, keys: dict[str, str], rate: float, duration: float, ba
         offered_for = time.monotonic() - started
         await asyncio.gather(*tasks)
     return {"rate": rate, "duration": duration, "offered": total, "offered_for_s": offered_for,
+            "started_at": started_at,
             "statuses": dict(statuses), "accepted": accepted, "not_sent": late,
             "http_p50_s": pct(http_s, 0.5), "http_p99_s": pct(http_s, 0.99)}
 

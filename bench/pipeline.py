@@ -242,6 +242,8 @@ async def open_loop(stack: devstack.Stack, keys_file: Path, rate: float, duratio
     accepted = set(result["accepted"])
     await routed.until(accepted, 60)
     latencies = [routed.seen[i][1] - routed.seen[i][0] for i in accepted if i in routed.seen]
+    # routed while the load was offered (the generator's clock: it starts after making reports)
+    t0 = result["started_at"]
     in_window = sum(1 for i in accepted if i in routed.seen and routed.seen[i][1] <= t0 + duration)
     statuses = result["statuses"]
     return {"offered_per_s": rate, "duration_s": duration, "offered": result["offered"],
@@ -249,6 +251,7 @@ async def open_loop(stack: devstack.Stack, keys_file: Path, rate: float, duratio
             "other": {k: v for k, v in statuses.items() if k not in ("202", "503")},
             "routed_per_s": in_window / duration,
             "p50_s": pct(latencies, 0.5), "p99_s": pct(latencies, 0.99),
+            "http_p50_s": result["http_p50_s"], "http_p99_s": result["http_p99_s"],
             "missing": len(accepted) - len(latencies), "not_sent": result["not_sent"]}
 
 
@@ -318,11 +321,12 @@ async def main() -> None:
             v = report["scale_out"][k] or 0
             print(f"{slowest + ' under load, ' + label + ' (msg/s)':44} {v:10.0f} {v / ref:10.2f}")
     print(f"\n{'offered/s':>10} {'routed/s':>9} {'p50 s':>7} {'p99 s':>7} {'accepted':>9} "
-          f"{'shed':>7} {'missing':>8}")
+          f"{'shed':>7} {'missing':>8} {'http p50':>9} {'http p99':>9}")
     for row in table:
         print(f"{row['offered_per_s']:10.0f} {row['routed_per_s']:9.0f} "
               f"{row['p50_s'] or 0:7.3f} {row['p99_s'] or 0:7.3f} {row['accepted']:9d} "
-              f"{row['shed']:7d} {row['missing']:8d}")
+              f"{row['shed']:7d} {row['missing']:8d} {row['http_p50_s'] or 0:9.3f} "
+              f"{row['http_p99_s'] or 0:9.3f}")
     print(f"\nRSS MB before/after open loop: "
           + ", ".join(f"{k} {report['rss_mb_before_open_loop'].get(k, 0):.0f}/{v:.0f}"
                       for k, v in report["rss_mb_after_open_loop"].items()))
