@@ -109,6 +109,7 @@ class Stage(Generic[M]):
     publisher: Publisher
     mark: Mark | None = None
     max_records: int = 500
+    model: type[BaseModel] | None = None  # a lighter view of the source's model, if any
     _turn: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def handle(self, records: Sequence[Any]) -> None:
@@ -117,7 +118,7 @@ class Stage(Generic[M]):
         started = time.perf_counter()
         with telemetry.consuming(self.source.name, self.group, records):
             async with self._turn:  # one batch at a time through fn, in offset order
-                items, poison = decode(self.source.model, records)
+                items, poison = decode(self.model or self.source.model, records)
                 emits, failed = await run(self.fn, items)
                 sent = await self.publisher.enqueue(with_traces(emits, records))
             refused = await sent.acknowledged()  # the next batch runs meanwhile
@@ -316,6 +317,7 @@ class StageSpec:
     fn: BusinessFn
     mark: Mark | None
     max_records: int
+    model: type[BaseModel] | None = None
 
 
 class Routes(KafkaRouter):
@@ -328,7 +330,8 @@ class Routes(KafkaRouter):
 
 
 def batch_stage(router: Routes, source: Topic, *, group: str, outputs: Sequence[str],
-                max_records: int = 500, after_publish: Mark | None = None):
+                max_records: int = 500, after_publish: Mark | None = None,
+                view: type[BaseModel] | None = None):
     """Declare `fn(batch) -> emits` as the consumer of `source` in consumer group `group`.
 
     `fn` receives the decoded messages of one poll, in offset order per partition, and returns
@@ -336,12 +339,13 @@ def batch_stage(router: Routes, source: Topic, *, group: str, outputs: Sequence[
     transient error (`errors.is_transient`) to have the batch retried; any other error is
     narrowed down to the offending messages, which go to the DLQ. `after_publish(emits)` runs
     once the broker has acknowledged every output and before the offsets are committed (an
-    outbox's "sent" mark)."""
+    outbox's "sent" mark). `view` decodes each record into a model of only the fields `fn`
+    needs (the producer validated the whole message already), which is much cheaper."""
     declare(router, outputs, f"written by {group}")
     declare(router, [source.dlq], f"messages of {source.name} that {group} could never process")
 
     def decorator(fn: BusinessFn) -> BusinessFn:
-        router.stages.append(StageSpec(source, group, fn, after_publish, max_records))
+        router.stages.append(StageSpec(source, group, fn, after_publish, max_records, view))
         return fn
 
     return decorator

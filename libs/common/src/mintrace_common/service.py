@@ -81,7 +81,7 @@ class Consumers:
             consumer.subscribe([spec.source.name], listener=listener)
             await consumer.start()
             stage = Stage(spec.source, spec.group, spec.fn, self.resources.publisher, spec.mark,
-                          spec.max_records)
+                          spec.max_records, spec.model)
             loop = Loop(stage, consumer, in_flight=s.stage_in_flight,
                         commit_interval=s.stage_commit_interval_s)
             listener.loop = loop
