@@ -84,9 +84,12 @@ async def test_intake_sheds_with_503_and_retry_after_while_the_pipeline_is_behin
             assert shed.status_code == 503, shed.text
             assert int(shed.headers["retry-after"]) == 9  # (5000 - 500) / 500 per second
             assert broker.acknowledged == []
-            backlog.value = 200
-            ok = await client.post("/v1/reports", json=report, headers=auth)
-            assert ok.status_code == 202, ok.text
+            backlog.value = 1000  # at the limit: still accepted
+            ok = await client.post("/v1/reports/batch", json=[report], headers=auth)
+            assert ok.status_code == 200 and ok.json()["counts"] == {"202": 1}, ok.text
             assert [r.report_id for r in broker.acknowledged] == [report["report_id"]]
+            # what was just admitted counts before the next measurement: now over the limit
+            again = await client.post("/v1/reports/batch", json=[report], headers=auth)
+            assert again.status_code == 503
     finally:
         await res.close()

@@ -33,6 +33,11 @@ class Backlog:
         self._last_done: tuple[float, int] | None = None
         self._task: asyncio.Task | None = None
 
+    def admit(self, reports: int) -> None:
+        """Count reports accepted since the last measurement: many requests pass the check at
+        once, and the next poll is up to `interval` away."""
+        self.value += reports
+
     def retry_after(self) -> int | None:
         """Seconds a producer should wait, or None to accept now."""
         if self.limit <= 0 or self.value <= self.limit:

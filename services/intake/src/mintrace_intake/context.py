@@ -42,6 +42,10 @@ class Intake:
             raise HTTPProblem(503, f"the pipeline is {self.backlog.value} reports behind; retry "
                                    f"later", headers={"Retry-After": str(wait)})
 
+    def admit(self, reports: int) -> None:
+        if self.backlog is not None:
+            self.backlog.admit(reports)
+
     def charge(self, producer_id: str, reports: int) -> None:
         """Take `reports` from the producer's allowance or refuse with 429 and Retry-After."""
         wait = self.limits.take(producer_id, reports)

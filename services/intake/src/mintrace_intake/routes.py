@@ -40,6 +40,7 @@ async def submit(request: Request, producer_id: str = Depends(current_producer),
     body = await bodies.read_body(request.stream(), request.headers.get("content-length"),
                                   ctx.settings.intake_max_report_bytes)
     report = parse(bodies.one(body), producer_id)
+    ctx.admit(1)
     result = (await accept(ctx, producer_id, [report]))[0]
     status = result.pop("status")
     if status != 202:
@@ -77,6 +78,7 @@ async def submit_batch(request: Request, producer_id: str = Depends(current_prod
     if len(results) > 1:
         ctx.charge(producer_id, len(results) - 1)
     if good:
+        ctx.admit(len(good))
         for (i, _), result in zip(good, await accept(ctx, producer_id, [r for _, r in good])):
             results[i] = {"index": i, **result}
     counts: dict[str, int] = {}
