@@ -10,18 +10,11 @@ from mintrace_common.service import Resources
 
 from . import store
 
-GROUP = "intake-status"
-
-
-def _group(topic: topics.Topic) -> str:
-    # One consumer group per topic: subscribers sharing a group rebalance each other in turn on
-    # every (re)start, which held intake's startup for ~8 s per topic.
-    return f"{GROUP}.{topic.name}"
 
 
 def register(router: KafkaRouter, res: Resources) -> None:
     def stage(topic: topics.Topic):
-        return batch_stage(router, topic, group=_group(topic), outputs=[],
+        return batch_stage(router, topic, group=topic.group("intake"), outputs=[],
                            max_records=res.settings.kafka_max_records)
 
     @stage(topics.REJECTED)

@@ -7,7 +7,10 @@ from hypothesis import strategies as st
 
 from mintrace_common import examples
 from mintrace_common.models import ValidatedReport
-from mintrace_license_matching.matching import REASONS, LicenceState, decide
+from mintrace_common.refusals import Refusal
+from mintrace_license_matching.matching import LicenceState, decide
+
+REASONS = [r.value for r in Refusal if r is not Refusal.CANCELLED]
 
 P = examples.REPORT["producer_id"]
 HANSE = ("Hanse Magnetics GmbH", "DE")
