@@ -260,6 +260,9 @@ class Alert(Wire):
     raised_at: datetime
     rule_version: str = "1"
     details: dict = {}
+    # report_ids is capped (a record stays small); when the evidence is longer, evidence_total
+    # counts all of it and the supervision API's alert evidence endpoint pages through it
+    evidence_total: int | None = None
 
 
 # --- registry (SPEC §3) -------------------------------------------------------------------------
@@ -359,6 +362,9 @@ class RollupSummary(Wire):
     generated_at: datetime
     since: date
     rows: list[RollupRow]
+    # a rollup is published in pages (records stay small): page n of pages, same generated_at
+    page: int = 1
+    pages: int = 1
 
 
 class DeadLetter(Wire):

@@ -14,6 +14,7 @@ import asyncpg
 from mintrace_common import registry
 from mintrace_common.models import LicenceEvent
 from mintrace_common.refusals import Refusal
+from mintrace_common.uow import UnitOfWork
 
 from .matching import Change, Key, LicenceState, Outcome
 
@@ -177,32 +178,17 @@ class Conflict(Exception):
     write (its row won and is read back on the next attempt), or a deadlock aborted us."""
 
 
-class LedgerUnitOfWork:
-    """`async with uow:` is one transaction (committed on a clean exit, rolled back on an
-    error); inside it `licences`, `decisions` and `events` work on its connection. Races with
-    another process surface as `Conflict`. Reusable, one transaction at a time."""
+class LedgerUnitOfWork(UnitOfWork):
+    """One transaction; `licences`, `decisions` and `events` work on its connection. Races
+    with another process surface as `Conflict` on leaving the block."""
 
     Conflict = Conflict
     Contention = LedgerContention
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
-    async def __aenter__(self) -> "LedgerUnitOfWork":
-        self._acquired = self.pool.acquire()
-        conn = await self._acquired.__aenter__()
-        self._tx = conn.transaction()
-        await self._tx.start()
+    def bind(self, conn: asyncpg.Connection) -> None:
         self.licences, self.decisions, self.events = Licences(conn), Decisions(conn), Events(conn)
-        return self
 
     async def __aexit__(self, kind, exc, tb) -> None:
-        try:
-            if exc is None:
-                await self._tx.commit()
-            else:
-                await self._tx.rollback()
-        finally:
-            await self._acquired.__aexit__(None, None, None)
+        await super().__aexit__(kind, exc, tb)
         if isinstance(exc, (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError)):
             raise Conflict(type(exc).__name__) from exc
