@@ -247,6 +247,9 @@ AlertType = Literal[
 Severity = Literal["low", "medium", "high", "critical"]
 
 
+MAX_EVIDENCE = 100  # report ids an alert record carries at most
+
+
 class Alert(Wire):
     """alerts.<slug> and alerts.national (contract)."""
 
@@ -260,9 +263,18 @@ class Alert(Wire):
     raised_at: datetime
     rule_version: str = "1"
     details: dict = {}
-    # report_ids is capped (a record stays small); when the evidence is longer, evidence_total
-    # counts all of it and the supervision API's alert evidence endpoint pages through it
+    # report_ids is capped at MAX_EVIDENCE (a record stays small); when the evidence is longer,
+    # evidence_total counts all of it and the supervision API pages through it
+    # (GET /v1/supervision/{province}/alerts/{alert_id}/evidence)
     evidence_total: int | None = None
+
+    def bounded(self) -> "Alert":
+        """This alert as published: at most MAX_EVIDENCE report ids, `evidence_total` counting
+        all of them when there are more."""
+        if len(self.report_ids) <= MAX_EVIDENCE:
+            return self
+        return self.model_copy(update={"report_ids": self.report_ids[:MAX_EVIDENCE],
+                                       "evidence_total": len(self.report_ids)})
 
 
 # --- registry (SPEC §3) -------------------------------------------------------------------------
