@@ -18,7 +18,6 @@ Form = Literal["ore", "concentrate", "oxide", "metal", "alloy", "compound", "mag
 Unit = Literal["kg", "t"]
 # SPEC §1 material codes, as an enum of the JSON schema (groups in mintrace_common.materials).
 Material = Literal[tuple(sorted(MATERIALS, key=str.lower))]  # type: ignore[valid-type]
-ReportId = str  # [A-Za-z0-9._-]{1,64}, enforced on Report.report_id
 REPORT_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 # Free text reaches every consumer's database: no control characters (PostgreSQL refuses NUL).
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"

@@ -14,8 +14,6 @@ from mintrace_common.refusals import INVALID, alert_type
 from .config import Rules
 from .names import Watchlist
 
-RULE_VERSION = Rules().version
-
 SALES = ("domestic_sale", "export")
 INFLOWS = ("mining_output", "processing_output", "domestic_purchase", "import")
 OUTFLOWS = ("domestic_sale", "export")
