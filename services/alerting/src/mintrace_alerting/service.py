@@ -94,7 +94,9 @@ async def raise_alerts(batch: list[SupervisionRecord], uow: AlertingUnitOfWork,
         alerts += await _splits(uow, new, now, rules)
         alerts += await _spikes(uow, new, now, rules)
         await _transfers(uow, new)
-        return await _store(uow, alerts)
+        stored = await _store(uow, alerts)
+        await uow.balances.enqueue(sorted(inserted))
+    return stored
 
 
 async def _store(uow: AlertingUnitOfWork, alerts: list[Alert]) -> list[Alert]:

@@ -55,18 +55,14 @@ class Facts:
         self.conn = conn
 
     async def add(self, facts: list[tuple]) -> set[tuple[str, str]]:
-        """Insert facts (R.fact tuples) not seen before and queue them for the mass-balance
-        sweep; returns the keys this call inserted."""
+        """Insert facts (R.fact tuples) not seen before; returns the keys this call inserted."""
         rows = await self.conn.fetch(
-            "WITH ins AS (INSERT INTO alert_facts (producer_id, report_id, facility_id, "
+            "INSERT INTO alert_facts (producer_id, report_id, facility_id, "
             "province_code, type, material, occurred_at, day, quantity_kg, counterparty_id, "
             "counterparty_report_id, consignee) SELECT * FROM unnest($1::text[], $2::text[], "
             "$3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::date[], "
             "$9::numeric[], $10::text[], $11::text[], $12::text[]) ON CONFLICT DO NOTHING "
-            "RETURNING producer_id, report_id, seen_at), "
-            "queued AS (INSERT INTO mass_pending (producer_id, report_id, seen_at) "
-            "SELECT producer_id, report_id, seen_at FROM ins) "
-            "SELECT producer_id, report_id FROM ins", *[list(c) for c in zip(*facts)])
+            "RETURNING producer_id, report_id", *[list(c) for c in zip(*facts)])
         return {(r["producer_id"], r["report_id"]) for r in rows}
 
     async def exports_near(self, groups: list[tuple[str, str, str, datetime, datetime]]
@@ -186,6 +182,15 @@ class Balances:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+
+    async def enqueue(self, keys: list[tuple[str, str]]) -> None:
+        """Queue new facts for the sweep, stamped with the clock now: the last statement of the
+        batch, so that a fact settles from (about) when it became visible, however long its
+        transaction took."""
+        await self.conn.execute(
+            "INSERT INTO mass_pending (producer_id, report_id, seen_at) "
+            "SELECT p, r, clock_timestamp() FROM unnest($1::text[], $2::text[]) AS u(p, r) "
+            "ON CONFLICT DO NOTHING", [k[0] for k in keys], [k[1] for k in keys])
 
     async def take_settled(self, settle: timedelta, limit: int) -> list[asyncpg.Record]:
         """Remove up to `limit` queued facts older than `settle` from the queue; returns their

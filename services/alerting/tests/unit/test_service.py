@@ -56,7 +56,6 @@ class FakeFacts:
             key = (row["producer_id"], row["report_id"])
             if key not in self.uow.s.facts:
                 self.uow.s.facts[key] = row
-                self.uow.s.pending.add(key)
                 new.add(key)
         return new
 
@@ -126,6 +125,9 @@ class FakeTransfers:
 class FakeBalances:
     def __init__(self, uow):
         self.uow = uow
+
+    async def enqueue(self, keys):
+        self.uow.s.pending |= set(keys)
 
     async def take_settled(self, settle, limit):
         keys = sorted(self.uow.s.pending)[:limit]
