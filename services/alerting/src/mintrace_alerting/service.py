@@ -174,11 +174,11 @@ async def sweep_transfers(uow: AlertingUnitOfWork, now: datetime, rules: Rules) 
 async def sweep_balances(uow: AlertingUnitOfWork, now: datetime, rules: Rules,
                          limit: int = 20_000) -> list[Alert]:
     """MASS_BALANCE for every sale or export settled since the last sweep: the facility's
-    balance of that material as of the outflow's occurred_at (event time), counting only facts
-    settled for `mass_settle_seconds`, so that an input still in flight on another partition
-    does not make its own sale look unexplained. Settled facts are folded into running totals
-    once (cost per sweep: the facts settled since the last one, not the history). One sweeper
-    at a time; another instance skips while one runs."""
+    balance of that material as of the outflow's occurred_at (event time). Outflows are judged
+    once settled for `mass_settle_seconds`, against every input seen by then, so that an input
+    still in flight on another partition does not make its own sale look unexplained. Settled
+    facts are folded into running totals once (cost per sweep: the facts settled since the last
+    one, not the history). One sweeper at a time; another instance skips while one runs."""
     async with uow:
         if not await uow.locks.try_sweep():
             return []
@@ -190,14 +190,14 @@ async def sweep_balances(uow: AlertingUnitOfWork, now: datetime, rules: Rules,
         outflows = sorted((f for f in settled if f["type"] in R.OUTFLOWS),
                           key=lambda f: (f["facility_id"], f["material"], f["occurred_at"],
                                          f["report_id"]))
-        after = await uow.balances.folded_after(outflows) if outflows else []
+        around = await uow.balances.around(outflows) if outflows else []
         alerts, state = [], {}
-        for o, (later_in, later_out) in zip(outflows, after):
+        for o, (later_in, later_out, unsettled_in) in zip(outflows, around):
             key = (o["facility_id"], o["material"])
             inflow, outflow, alerted = totals[key]
             b = R.Balance(o["facility_id"], o["producer_id"], o["province_code"], o["material"],
-                          inflow - later_in, outflow - later_out, state.get(key, alerted),
-                          [o["report_id"]])
+                          inflow - later_in + unsettled_in, outflow - later_out,
+                          state.get(key, alerted), [o["report_id"]])
             alert, state[key] = R.balance_decision(b, now, rules)
             if alert:
                 alerts.append(alert)

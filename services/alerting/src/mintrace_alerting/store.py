@@ -220,24 +220,30 @@ class Balances:
         return {(r["facility_id"], r["material"]): (r["inflow_kg"], r["outflow_kg"],
                                                     r["alerted_deficit_kg"]) for r in rows}
 
-    async def folded_after(self, outflows: list[asyncpg.Record]
-                           ) -> list[tuple[Decimal, Decimal]]:
-        """Per outflow: (inflow, outflow) of the folded facts of its facility and material
-        that occurred after it — what the running totals hold beyond its point in time. Reads
-        only the facility's recent facts (index on facility, material, occurred_at)."""
+    async def around(self, outflows: list[asyncpg.Record]
+                     ) -> list[tuple[Decimal, Decimal, Decimal]]:
+        """Per outflow, of its facility and material: (inflow, outflow) of the folded facts
+        that occurred after it — what the running totals hold beyond its point in time — and the
+        inflow not folded yet (still settling) that occurred up to it. Reads only the facility's
+        facts after the outflow (index on facility, material, occurred_at) and the queue."""
         rows = await self.conn.fetch(
-            "SELECT o.i, coalesce(sum(x.quantity_kg) FILTER (WHERE x.type = ANY($5::text[])), 0) "
-            "AS inflow, coalesce(sum(x.quantity_kg) FILTER (WHERE x.type = ANY($6::text[])), 0) "
-            "AS outflow FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) "
-            "WITH ORDINALITY AS o(fac, mat, at, rid, i) LEFT JOIN alert_facts x "
-            "ON x.facility_id = o.fac AND x.material = o.mat "
-            "AND (x.occurred_at, x.report_id) > (o.at, o.rid) AND NOT EXISTS (SELECT 1 FROM "
-            "mass_pending p WHERE p.producer_id = x.producer_id AND p.report_id = x.report_id) "
-            "GROUP BY o.i ORDER BY o.i",
+            "SELECT o.i, later.inflow, later.outflow, unsettled.inflow AS unsettled_in "
+            "FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) "
+            "WITH ORDINALITY AS o(fac, mat, at, rid, i) "
+            "CROSS JOIN LATERAL (SELECT "
+            "  coalesce(sum(x.quantity_kg) FILTER (WHERE x.type = ANY($5::text[])), 0) AS inflow, "
+            "  coalesce(sum(x.quantity_kg) FILTER (WHERE x.type = ANY($6::text[])), 0) AS outflow "
+            "  FROM alert_facts x WHERE x.facility_id = o.fac AND x.material = o.mat "
+            "  AND (x.occurred_at, x.report_id) > (o.at, o.rid) AND NOT EXISTS (SELECT 1 FROM "
+            "  mass_pending p WHERE p.producer_id = x.producer_id AND p.report_id = x.report_id)"
+            ") later CROSS JOIN LATERAL (SELECT coalesce(sum(x.quantity_kg), 0) AS inflow "
+            "  FROM mass_pending p JOIN alert_facts x USING (producer_id, report_id) "
+            "  WHERE x.facility_id = o.fac AND x.material = o.mat AND x.type = ANY($5::text[]) "
+            "  AND (x.occurred_at, x.report_id) <= (o.at, o.rid)) unsettled ORDER BY o.i",
             [o["facility_id"] for o in outflows], [o["material"] for o in outflows],
             [o["occurred_at"] for o in outflows], [o["report_id"] for o in outflows],
             list(R.INFLOWS), list(R.OUTFLOWS))
-        return [(r["inflow"], r["outflow"]) for r in rows]
+        return [(r["inflow"], r["outflow"], r["unsettled_in"]) for r in rows]
 
     async def set_alerted(self, state: dict[tuple[str, str], Decimal]) -> None:
         if state:

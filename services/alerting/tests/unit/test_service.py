@@ -130,7 +130,7 @@ class FakeBalances:
         self.uow.s.pending |= set(keys)
 
     async def take_settled(self, settle, limit):
-        keys = sorted(self.uow.s.pending)[:limit]
+        keys = sorted(self.uow.s.pending - self.uow.still_settling)[:limit]
         self.uow.s.pending -= set(keys)
         return [self.uow.s.facts[k] for k in keys]
 
@@ -143,16 +143,20 @@ class FakeBalances:
             out[key] = tuple(t)
         return out
 
-    async def folded_after(self, outflows):
+    async def around(self, outflows):
+        def kg(facts, types):
+            return sum((f["quantity_kg"] for f in facts if f["type"] in types), Decimal(0))
+
         out = []
         for o in outflows:
-            later = [f for k, f in self.uow.s.facts.items() if k not in self.uow.s.pending
-                     and (f["facility_id"], f["material"]) == (o["facility_id"], o["material"])
-                     and (f["occurred_at"], f["report_id"]) > (o["occurred_at"], o["report_id"])]
-            out.append((sum((f["quantity_kg"] for f in later if f["type"] in R.INFLOWS),
-                            Decimal(0)),
-                        sum((f["quantity_kg"] for f in later if f["type"] in R.OUTFLOWS),
-                            Decimal(0))))
+            mine = [(k, f) for k, f in self.uow.s.facts.items()
+                    if (f["facility_id"], f["material"]) == (o["facility_id"], o["material"])]
+            point = (o["occurred_at"], o["report_id"])
+            later = [f for k, f in mine if k not in self.uow.s.pending
+                     and (f["occurred_at"], f["report_id"]) > point]
+            unsettled = [f for k, f in mine if k in self.uow.s.pending
+                         and (f["occurred_at"], f["report_id"]) <= point]
+            out.append((kg(later, R.INFLOWS), kg(later, R.OUTFLOWS), kg(unsettled, R.INFLOWS)))
         self.uow.history_reads += sum(1 for _ in outflows)
         return out
 
@@ -180,6 +184,7 @@ class FakeAlerts:
 class FakeAlerting:
     def __init__(self) -> None:
         self.s, self.locked, self.history_reads = State(), [], 0
+        self.still_settling: set[tuple[str, str]] = set()   # pending, not old enough yet
         self.locks, self.facts, self.splits = FakeLocks(self), FakeFacts(self), FakeSplits(self)
         self.transfers, self.balances, self.alerts = (FakeTransfers(self), FakeBalances(self),
                                                       FakeAlerts(self))
@@ -279,3 +284,15 @@ async def test_an_alert_record_carries_bounded_evidence_and_counts_the_rest():
         assert e.value.evidence_total == len(ids)
     small = alert.model_copy(update={"report_ids": ids[:3]})
     assert service.alert_emits([small], {})[0].value.evidence_total is None
+
+
+async def test_an_input_seen_but_not_settled_still_explains_an_earlier_sale():
+    uow = FakeAlerting()
+    uow.still_settling = {("91360727MA00000022", "M-1")}   # the output arrived just now
+    await run(uow, [flow(0, "mining_output", 5_000, -1), flow(1, "mining_output", 20_000, 0),
+                    flow(2, "domestic_sale", 15_000, 2)])
+    assert await service.sweep_balances(uow, NOW, RULES) == []
+    assert uow.s.pending == {("91360727MA00000022", "M-1")}   # folded once it settles
+    uow.still_settling = set()
+    assert await service.sweep_balances(uow, NOW, RULES) == []
+    assert uow.s.totals[("JX2-MIN-01", "REO-concentrate")][:2] == [25_000, 15_000]
