@@ -5,7 +5,7 @@ reads, no rules) measured in the same run on the same server — the floor any l
     .venv/bin/python bench/ledger.py [--reports 20000] [--batch 500] [--no-service]
 
 Figures:
-- ledger in-process: the service's batch function (store.apply: lock licences, read earlier
+- ledger in-process: the service's batch function (service.decide_exports: lock licences, read earlier
   decisions, decide, insert, draw) called back to back, one transaction per batch.
 - service process: the license-matching process consuming N reports pre-loaded on
   reports.validated of a Tansu broker, first decision to last (broker, decode, publish of
@@ -26,7 +26,8 @@ from aiokafka import AIOKafkaProducer
 from mintrace import demo, devstack, simulator
 from mintrace_common import db, telemetry, topics
 from mintrace_common.models import ValidatedReport
-from mintrace_license_matching import store
+from mintrace_license_matching import service as ledger
+from mintrace_license_matching.store import LedgerUnitOfWork
 from pipeline import raw_hop  # bench/pipeline.py, beside this file
 
 
@@ -67,12 +68,14 @@ async def in_process(pool: asyncpg.Pool, reports: list[ValidatedReport], batch: 
     started = time.perf_counter()
     statuses: dict[str, int] = {}
     for i in range(0, len(reports), batch):
-        for _, o, _ in await store.apply(pool, reports[i:i + batch], datetime.now(UTC)):
-            statuses[o.status] = statuses.get(o.status, 0) + 1
+        for e in await ledger.decide_exports(reports[i:i + batch], LedgerUnitOfWork(pool),
+                                             datetime.now(UTC)):
+            statuses[e.value.licence.status] = statuses.get(e.value.licence.status, 0) + 1
     rate = len(reports) / (time.perf_counter() - started)
     started = time.perf_counter()
     for i in range(0, len(reports), batch):  # every report again: a full redelivery
-        await store.apply(pool, reports[i:i + batch], datetime.now(UTC))
+        await ledger.decide_exports(reports[i:i + batch], LedgerUnitOfWork(pool),
+                                    datetime.now(UTC))
     return {"rate": rate, "redelivery_rate": len(reports) / (time.perf_counter() - started),
             "statuses": statuses}
 
@@ -158,7 +161,7 @@ async def main() -> None:
     print()
     print(f"{'measure':56} {'per s':>10} {'/ reference':>12}")
     print(f"{'reference: INSERT ... unnest of decision rows':56} {ref:10.0f} {1:12.3f}")
-    print(f"{'ledger in-process: decisions (store.apply)':56} {led['rate']:10.0f} "
+    print(f"{'ledger in-process: decisions (service.decide_exports)':56} {led['rate']:10.0f} "
           f"{led['rate'] / ref:12.3f}")
     print(f"{'ledger in-process: redelivered reports (no draw)':56} "
           f"{led['redelivery_rate']:10.0f} {led['redelivery_rate'] / ref:12.3f}")

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from mintrace_common.kafka import GRACEFUL_TIMEOUT_S
-from mintrace_common.topics import TOPICS, Topic, all_topic_names
+from mintrace_common.topics import TOPICS, Topic, all_topic_names, groups_of
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -40,8 +40,6 @@ class Service:
     name: str
     module: str
     http_port: int | None = None  # serves HTTP (health and metrics on it too)
-    group: str | None = None  # consumer-group prefix, when it is not the service name
-    topic_groups: tuple[tuple[str, str], ...] = ()  # topic -> its own consumer group
     min_replicas: int = 1
     cpu: str = "250m"
     memory: str = "256Mi"
@@ -59,12 +57,9 @@ class Service:
         return self.http_port or METRICS_PORT
 
     @property
-    def consumer_group(self) -> str:
-        """The prefix every consumer group of this service starts with (ACLs are prefixed)."""
-        return self.group or self.name
-
-    def group_for(self, topic: str) -> str:
-        return dict(self.topic_groups).get(topic, self.consumer_group)
+    def consumer_groups(self) -> list[str]:
+        """The consumer groups this service reads in (the topic registry's)."""
+        return sorted(set(groups_of(self.name).values()))
 
     @property
     def sources(self) -> list[Topic]:
@@ -76,13 +71,9 @@ class Service:
 
 
 SERVICES = (
-    Service("intake", "mintrace_intake", http_port=8080, group="intake-status", min_replicas=2,
-            topic_groups=tuple((t.name, f"intake-status.{t.name}") for t in TOPICS
-                               if "intake" in t.readers)),
+    Service("intake", "mintrace_intake", http_port=8080, min_replicas=2),
     Service("validation", "mintrace_validation"),
-    Service("license-matching", "mintrace_license_matching",
-            topic_groups=(("reports.cancelled", "license-matching-cancellations"),
-                          ("licence.events", "license-matching-licence-events"))),
+    Service("license-matching", "mintrace_license_matching"),
     Service("provincial-routing", "mintrace_provincial_routing"),
     Service("alerting", "mintrace_alerting"),
     Service("supervision", "mintrace_supervision", http_port=8081, min_replicas=2),
@@ -142,8 +133,7 @@ def service_user(s: Service) -> dict | None:
         return None
     acls = [_acl("topic", t.name, ["Read", "Describe"]) for t in reads]
     acls += [_acl("topic", name, ["Write", "Describe"]) for name in writes]
-    if reads:
-        acls.append(_acl("group", s.consumer_group, ["Read"], "prefix"))
+    acls += [_acl("group", g, ["Read"]) for g in s.consumer_groups]
     return _user(f"mintrace-{s.name}", acls, "service")
 
 
@@ -265,7 +255,7 @@ def scaled_object(s: Service) -> dict:
     partitions would sit idle."""
     triggers = [{
         "type": "kafka",
-        "metadata": {"bootstrapServers": BOOTSTRAP, "consumerGroup": s.group_for(t.name),
+        "metadata": {"bootstrapServers": BOOTSTRAP, "consumerGroup": t.group(s.name),
                      "topic": t.name, "lagThreshold": "500", "activationLagThreshold": "10",
                      "offsetResetPolicy": "earliest", "allowIdleConsumers": "false"},
         "authenticationRef": {"name": f"kafka-{s.name}"},

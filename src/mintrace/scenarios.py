@@ -14,11 +14,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
+
+from mintrace_common.chinatime import CHINA
 
 from . import demo
 
-CHINA = ZoneInfo("Asia/Shanghai")
 ALERT_TYPES = ("UNLICENSED_EXPORT", "LICENCE_INVALID", "LICENCE_QUANTITY_EXCEEDED",
                "WATCHLIST_COUNTERPARTY", "SPLIT_SHIPMENTS", "VOLUME_SPIKE", "PRICE_ANOMALY",
                "MASS_BALANCE", "UNCONFIRMED_TRANSFER", "TRANSSHIPMENT_RISK")

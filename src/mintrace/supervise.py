@@ -14,6 +14,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from mintrace_common.chinatime import china_day
 from mintrace_common.provinces import BY_SLUG, NATIONAL
 from mintrace_common.settings import Settings
 
@@ -155,9 +156,8 @@ GROUP BY material, destination_country ORDER BY kg DESC, material, destination_c
 async def rollup_rows(url: str, slug: str, days: int) -> list[dict]:
     from mintrace_common import db
 
-    from mintrace_provincial_routing.routing import CHINA
 
-    since = datetime.now(UTC).astimezone(CHINA).date() - timedelta(days=days - 1)
+    since = china_day(datetime.now(UTC)) - timedelta(days=days - 1)
     conn = await db.connect(url)
     try:
         rows = await conn.fetch(ROLLUP_SQL, since,

@@ -3,7 +3,6 @@ validators (Kubernetes, Strimzi, KEDA) and the list of services read from the co
 
 import importlib.util
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -97,13 +96,3 @@ def service_dirs() -> dict[str, Path]:
 
 def service_names() -> set[str]:
     return set(service_dirs()) | set(devstack.SERVICES)
-
-
-def consumer_groups(directory: Path) -> set[str]:
-    """Consumer groups a service's code subscribes with (group="..." or GROUP = "...")."""
-    found: set[str] = set()
-    for path in (directory / "src").rglob("*.py"):
-        text = path.read_text()
-        found |= set(re.findall(r'group="([\w.-]+)"', text))
-        found |= set(re.findall(r'^\w*GROUP = "([\w.-]+)"', text, re.M))
-    return found

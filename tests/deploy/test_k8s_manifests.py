@@ -9,10 +9,9 @@ import pytest
 
 from mintrace_common.kafka import GRACEFUL_TIMEOUT_S
 from mintrace_common.provinces import NATIONAL, PROVINCES
-from mintrace_common.topics import TOPICS, all_topic_names
+from mintrace_common.topics import TOPICS, all_topic_names, groups_of
 
-from deploy_helpers import (K8S, OVERLAYS, consumer_groups, render, service_dirs, service_names,
-                            validate)
+from deploy_helpers import K8S, OVERLAYS, render, service_names, validate
 
 
 def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:
@@ -115,7 +114,6 @@ def test_migration_runs_as_a_job(rendered):
 def test_consumers_scale_on_their_own_group_lag_capped_at_partitions(rendered):
     overlay, docs = rendered
     scaled = by_kind(docs, "ScaledObject")
-    dirs = service_dirs()
     for name in service_names():
         sources = [t for t in TOPICS if name in t.readers]
         if not sources:
@@ -125,12 +123,9 @@ def test_consumers_scale_on_their_own_group_lag_capped_at_partitions(rendered):
         assert spec["scaleTargetRef"]["name"] == name
         kafka = [t for t in spec["triggers"] if t["type"] == "kafka"]
         assert {t["metadata"]["topic"] for t in kafka} == {t.name for t in sources}, name
-        groups = {t["metadata"]["consumerGroup"] for t in kafka}
-        if name in dirs:
-            # a group is named in the code, or derived from one (intake: "<group>.<topic>")
-            known = consumer_groups(dirs[name])
-            assert all(any(g == k or g.startswith(k + ".") for k in known) for g in groups), \
-                f"{name} scales on {groups}, its code consumes as {consumer_groups(dirs[name])}"
+        # the lag of the group the service consumes each topic in (the topic registry's)
+        assert {t["metadata"]["topic"]: t["metadata"]["consumerGroup"] for t in kafka} == \
+            groups_of(name), name
         assert spec["maxReplicaCount"] <= max(t.partitions for t in sources), name
         assert spec["minReplicaCount"] >= 1, name
 
@@ -173,6 +168,8 @@ def test_each_service_user_may_write_what_the_registry_says_it_writes(rendered):
                     if "Read" in a["operations"] and a["resource"]["type"] == "topic"}
         assert writes | {t.dlq for t in reads if t.has_dlq} <= may_write, name
         assert may_read == {t.name for t in reads}, name
+        may_join = {a["resource"]["name"] for a in acls if a["resource"]["type"] == "group"}
+        assert may_join == set(groups_of(name).values()), name
 
 
 def test_prod_pins_image_tags():

@@ -5,7 +5,6 @@ import asyncio
 import json
 import secrets
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -13,9 +12,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from mintrace import demo, devstack
+from mintrace_common.chinatime import CHINA
 
 pytestmark = pytest.mark.e2e
-CHINA = ZoneInfo("Asia/Shanghai")
 
 
 def piece(run: str, i: int, start: datetime) -> dict:

@@ -18,7 +18,7 @@ from topic_reader import TopicReader
 from mintrace import demo
 from mintrace_common import examples
 from mintrace_common.models import LicensedReport
-from mintrace_provincial_routing.routing import CHINA
+from mintrace_common.chinatime import CHINA
 
 pytestmark = pytest.mark.e2e
 

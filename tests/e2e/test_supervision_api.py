@@ -175,3 +175,41 @@ async def test_supervision_reports_ready_and_serves_metrics(stack):
         assert ready.status_code == 200 and ready.json()["status"] == "ready"
         metrics = await api.get("/metrics")
         assert metrics.status_code == 200 and "python_info" in metrics.text
+
+
+async def test_long_alert_evidence_is_bounded_in_lists_and_paged_in_full(stack):
+    run = secrets.token_hex(4)
+    ids = [f"EV-{run}-{i:04d}" for i in range(250)]
+    conn = await db.connect(stack.database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO alerts (alert_id, type, severity, province_code, producer_id, "
+            "report_ids, summary, raised_at, rule_version) VALUES ($1, 'VOLUME_SPIKE', "
+            "'medium', '360000', $2, $3, 'test', now(), 't'), ($4, 'VOLUME_SPIKE', 'medium', "
+            "'430000', $2, $3, 'test', now(), 't')",
+            f"ev-{run}", f"P-{run}", ids, f"ev-hn-{run}")
+    finally:
+        await conn.close()
+    sk = await supervisor_keys(stack.database_url, "jiangxi", "national")
+    auth = {s: {"Authorization": f"Bearer {k}"} for s, k in sk.items()}
+    async with httpx.AsyncClient(base_url=stack.supervision_url, timeout=30) as api:
+        listed = await api.get("/v1/supervision/jiangxi/alerts", headers=auth["jiangxi"],
+                               params={"producer_id": f"P-{run}"})
+        [alert] = listed.json()["items"]
+        assert alert["report_ids"] == ids[:100] and alert["evidence_total"] == 250
+        got, offset = [], 0
+        while offset is not None:
+            page = (await api.get(f"/v1/supervision/jiangxi/alerts/ev-{run}/evidence",
+                                  headers=auth["jiangxi"],
+                                  params={"offset": offset, "limit": 100})).json()
+            assert page["evidence_total"] == 250 and len(page["report_ids"]) <= 100
+            got += page["report_ids"]
+            offset = page["next_offset"]
+        assert got == ids
+        # another province's alert is not found from here; the national office reads it
+        other = f"/v1/supervision/{{}}/alerts/ev-hn-{run}/evidence"
+        assert (await api.get(other.format("jiangxi"), headers=auth["jiangxi"])).status_code \
+            == 404
+        assert (await api.get(other.format("national"), headers=auth["national"])).json()[
+            "evidence_total"] == 250
+        assert (await api.get(other.format("hunan"), headers=auth["jiangxi"])).status_code == 403

@@ -1,4 +1,5 @@
-"""The licence ledger (license-matching's store) on a real PostgreSQL database: draws, redelivery,
+"""The licence ledger (license-matching's service over its PostgreSQL unit of work) on a real
+database: draws, redelivery,
 races between processes, cancellations, licence events, registry loads and the audit view."""
 
 import asyncio
@@ -12,7 +13,8 @@ import pytest
 from mintrace import demo, devstack
 from mintrace_common import db, registry
 from mintrace_common.models import Licence, LicenceEvent, ReportCancelled, ValidatedReport
-from mintrace_license_matching import store
+from mintrace_license_matching import service
+from mintrace_license_matching.store import LedgerUnitOfWork
 
 JX1 = demo.producer_ids()["JX1"]
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
@@ -58,6 +60,20 @@ def export(number: str | None, kg: str, report_id: str | None = None) -> Validat
                            report=report, quantity_kg=Decimal(kg), validated_at=NOW)
 
 
+async def apply(pool, batch: list[ValidatedReport], now: datetime) -> list[tuple]:
+    """(report, licence decision, decided_at) per report of the batch."""
+    emits = await service.decide_exports(batch, LedgerUnitOfWork(pool), now)
+    return [(e.value, e.value.licence, e.value.licence.decided_at) for e in emits]
+
+
+async def cancel_all(pool, cancels: list[ReportCancelled]) -> list[service.Restored]:
+    return await service.cancel_reports(cancels, LedgerUnitOfWork(pool))
+
+
+async def apply_events(pool, events: list[LicenceEvent]) -> dict[str, str]:
+    return await service.apply_licence_events(events, LedgerUnitOfWork(pool))
+
+
 async def balance(pool, number: str) -> asyncpg.Record:
     async with pool.acquire() as conn:
         return await conn.fetchrow("SELECT * FROM licence_balances WHERE licence_number = $1",
@@ -68,9 +84,9 @@ async def test_matched_exports_draw_the_balance_and_refusals_do_not(pool):
     number = await new_licence(pool, "1000")
     batch = [export(number, "400"), export(number, "400"), export(number, "400"),
              export(number, "200")]
-    decided = await store.apply(pool, batch, NOW)
+    decided = await apply(pool, batch, NOW)
     assert [o.status for _, o, _ in decided] == ["matched", "matched", "refused", "matched"]
-    assert decided[2][1].reasons == ("QUANTITY_EXCEEDED",)
+    assert decided[2][1].reasons == ["QUANTITY_EXCEEDED"]
     assert [o.remaining_kg for _, o, _ in decided] == [600, 200, 200, 0]
     b = await balance(pool, number)
     assert (b["remaining_kg"], b["drawn_kg"], b["matched_kg"], b["agrees"]) == (0, 1000, 1000, True)
@@ -78,9 +94,9 @@ async def test_matched_exports_draw_the_balance_and_refusals_do_not(pool):
 
 async def test_redelivered_report_gets_its_original_decision_and_draws_nothing(pool):
     number = await new_licence(pool, "1000")
-    first = await store.apply(pool, [export(number, "300", "RE-1")], NOW)
+    first = await apply(pool, [export(number, "300", "RE-1")], NOW)
     later = NOW + timedelta(hours=1)
-    again = await store.apply(pool, [export(number, "300", "RE-1"), export(number, "100")], later)
+    again = await apply(pool, [export(number, "300", "RE-1"), export(number, "100")], later)
     assert again[0][1] == first[0][1] and again[0][2] == first[0][2] == NOW
     assert again[1][1].remaining_kg == 600
     assert (await balance(pool, number))["remaining_kg"] == 600
@@ -88,7 +104,7 @@ async def test_redelivered_report_gets_its_original_decision_and_draws_nothing(p
 
 async def test_a_report_twice_in_one_batch_is_decided_once(pool):
     number = await new_licence(pool, "1000")
-    decided = await store.apply(pool, [export(number, "300", "TWICE"),
+    decided = await apply(pool, [export(number, "300", "TWICE"),
                                        export(number, "300", "TWICE")], NOW)
     assert decided[0][1] == decided[1][1]
     assert (await balance(pool, number))["drawn_kg"] == 300
@@ -100,7 +116,7 @@ async def test_racing_batches_never_oversell_and_decide_each_report_once(pool):
     # overlapping batches, as after a rebalance: every report is offered to two deciders at once
     batches = [reports[i:i + 50] for i in range(0, 600, 50)]
     batches += [reports[i:i + 50] for i in range(25, 600, 50)]
-    results = await asyncio.gather(*[store.apply(pool, b, NOW) for b in batches])
+    results = await asyncio.gather(*[apply(pool, b, NOW) for b in batches])
     seen: dict[str, object] = {}
     for result in results:
         for report, outcome, _ in result:
@@ -114,23 +130,23 @@ async def test_racing_batches_never_oversell_and_decide_each_report_once(pool):
 
 async def test_cancellation_restores_exactly_what_was_drawn_once(pool):
     number = await new_licence(pool, "1000")
-    await store.apply(pool, [export(number, "700", "C-1"), export(number, "400", "C-2")], NOW)
+    await apply(pool, [export(number, "700", "C-1"), export(number, "400", "C-2")], NOW)
     cancel = ReportCancelled(producer_id=JX1, report_id="C-1", cancelled_at=NOW)
-    restored = await store.cancel(pool, [cancel, cancel])
+    restored = await cancel_all(pool, [cancel, cancel])
     assert [(r.report_id, r.restored_kg) for r in restored] == [("C-1", 700)]
-    assert await store.cancel(pool, [cancel]) == []
+    assert await cancel_all(pool, [cancel]) == []
     b = await balance(pool, number)
     assert (b["remaining_kg"], b["matched_kg"], b["cancelled_count"], b["agrees"]) == \
         (1000, 0, 1, True)
-    again = await store.apply(pool, [export(number, "700", "C-1")], NOW)
+    again = await apply(pool, [export(number, "700", "C-1")], NOW)
     assert again[0][1].status == "matched" and again[0][1].cancelled_at == NOW
     assert (await balance(pool, number))["remaining_kg"] == 1000
 
 
 async def test_cancelling_a_refused_report_restores_nothing(pool):
     number = await new_licence(pool, "100")
-    await store.apply(pool, [export(number, "700", "CR-1")], NOW)
-    restored = await store.cancel(pool, [ReportCancelled(producer_id=JX1, report_id="CR-1",
+    await apply(pool, [export(number, "700", "CR-1")], NOW)
+    restored = await cancel_all(pool, [ReportCancelled(producer_id=JX1, report_id="CR-1",
                                                          cancelled_at=NOW)])
     assert [r.restored_kg for r in restored] == [0]
     assert (await balance(pool, number))["remaining_kg"] == 100
@@ -138,10 +154,10 @@ async def test_cancelling_a_refused_report_restores_nothing(pool):
 
 async def test_report_cancelled_before_its_decision_is_refused_and_draws_nothing(pool):
     number = await new_licence(pool, "1000")
-    await store.cancel(pool, [ReportCancelled(producer_id=JX1, report_id="EARLY",
+    await cancel_all(pool, [ReportCancelled(producer_id=JX1, report_id="EARLY",
                                               cancelled_at=NOW)])
-    [(_, outcome, _)] = await store.apply(pool, [export(number, "300", "EARLY")], NOW)
-    assert outcome.status == "refused" and outcome.reasons == ("CANCELLED",)
+    [(_, outcome, _)] = await apply(pool, [export(number, "300", "EARLY")], NOW)
+    assert outcome.status == "refused" and outcome.reasons == ["CANCELLED"]
     assert outcome.cancelled_at == NOW
     assert (await balance(pool, number))["remaining_kg"] == 1000
 
@@ -151,9 +167,9 @@ async def test_cancellations_racing_decisions_restore_each_draw_exactly_once(poo
     reports = [export(number, "10") for _ in range(300)]
     cancels = [ReportCancelled(producer_id=JX1, report_id=r.report_id, cancelled_at=NOW)
                for r in reports[::3]]
-    await asyncio.gather(*[store.apply(pool, reports[i:i + 30], NOW) for i in range(0, 300, 30)],
-                         *[store.cancel(pool, cancels[i:i + 10]) for i in range(0, 100, 10)],
-                         *[store.cancel(pool, cancels[i:i + 25]) for i in range(0, 100, 25)])
+    await asyncio.gather(*[apply(pool, reports[i:i + 30], NOW) for i in range(0, 300, 30)],
+                         *[cancel_all(pool, cancels[i:i + 10]) for i in range(0, 100, 10)],
+                         *[cancel_all(pool, cancels[i:i + 25]) for i in range(0, 100, 25)])
     b = await balance(pool, number)
     assert b["agrees"] and b["drawn_kg"] == 2000 and b["remaining_kg"] == 98000
 
@@ -168,20 +184,20 @@ async def test_licence_events_apply_in_order_once_each(pool):
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     issued = await event(number, "issued", t0, licence=licence_doc(number, "1000"))
     suspended = await event(number, "suspended", t0 + timedelta(days=1))
-    out = await store.apply_events(pool, [issued, suspended, issued])
+    out = await apply_events(pool, [issued, suspended, issued])
     assert out == {issued.event_id: "applied", suspended.event_id: "applied"}
-    [(_, refused, _)] = await store.apply(pool, [export(number, "10")], NOW)
-    assert refused.reasons == ("SUSPENDED",)
-    assert await store.apply_events(pool, [suspended]) == {}  # seen before: nothing happens
+    [(_, refused, _)] = await apply(pool, [export(number, "10")], NOW)
+    assert refused.reasons == ["SUSPENDED"]
+    assert await apply_events(pool, [suspended]) == {}  # seen before: nothing happens
     reinstated = await event(number, "reinstated", t0 + timedelta(days=2))
     late = await event(number, "revoked", t0 + timedelta(hours=1))  # older than the last applied
-    out = await store.apply_events(pool, [reinstated, late])
+    out = await apply_events(pool, [reinstated, late])
     assert out == {reinstated.event_id: "applied", late.event_id: "stale"}
-    [(_, matched, _)] = await store.apply(pool, [export(number, "10")], NOW)
+    [(_, matched, _)] = await apply(pool, [export(number, "10")], NOW)
     assert matched.status == "matched"
     revoked = await event(number, "revoked", t0 + timedelta(days=3))
     back = await event(number, "reinstated", t0 + timedelta(days=4))
-    out = await store.apply_events(pool, [revoked, back])
+    out = await apply_events(pool, [revoked, back])
     assert out[back.event_id] == "ignored: revoked is final"
     async with pool.acquire() as conn:
         changes = [r["change"] for r in await conn.fetch(
@@ -191,22 +207,22 @@ async def test_licence_events_apply_in_order_once_each(pool):
 
 async def test_quantity_lowered_below_what_is_drawn_leaves_zero_never_negative(pool):
     number = await new_licence(pool, "1000")
-    await store.apply(pool, [export(number, "600", "Q-1"), export(number, "300", "Q-2")], NOW)
+    await apply(pool, [export(number, "600", "Q-1"), export(number, "300", "Q-2")], NOW)
     t = datetime(2026, 6, 1, tzinfo=UTC)
-    await store.apply_events(pool, [await event(number, "quantity_changed", t,
+    await apply_events(pool, [await event(number, "quantity_changed", t,
                                                 max_quantity_kg=Decimal("500"))])
     b = await balance(pool, number)
     assert (b["remaining_kg"], b["drawn_kg"], b["overdrawn_kg"], b["agrees"]) == (0, 900, 400, True)
-    [(_, refused, _)] = await store.apply(pool, [export(number, "1")], NOW)
-    assert refused.reasons == ("QUANTITY_EXCEEDED",)
-    await store.cancel(pool, [ReportCancelled(producer_id=JX1, report_id="Q-1", cancelled_at=NOW)])
+    [(_, refused, _)] = await apply(pool, [export(number, "1")], NOW)
+    assert refused.reasons == ["QUANTITY_EXCEEDED"]
+    await cancel_all(pool, [ReportCancelled(producer_id=JX1, report_id="Q-1", cancelled_at=NOW)])
     b = await balance(pool, number)
     assert (b["remaining_kg"], b["drawn_kg"], b["agrees"]) == (200, 300, True)
 
 
 async def test_registry_load_is_idempotent_and_keeps_what_is_drawn(pool):
     number = await new_licence(pool, "1000")
-    await store.apply(pool, [export(number, "400")], NOW)
+    await apply(pool, [export(number, "400")], NOW)
     from mintrace_common.models import RegistryDocument
     doc = RegistryDocument(licences=[licence_doc(number, "1500")])
     async with pool.acquire() as conn:
@@ -224,7 +240,7 @@ async def test_registry_load_is_idempotent_and_keeps_what_is_drawn(pool):
 
 async def test_audit_flags_a_balance_that_disagrees_with_the_decisions(pool):
     number = await new_licence(pool, "1000")
-    await store.apply(pool, [export(number, "100")], NOW)
+    await apply(pool, [export(number, "100")], NOW)
     assert (await balance(pool, number))["agrees"]
     async with pool.acquire() as conn:
         await conn.execute("UPDATE licences SET remaining_kg = 950 WHERE licence_number = $1",

@@ -1,3 +1,5 @@
+import importlib
+
 import pytest
 
 from mintrace_common import examples, topics
@@ -37,3 +39,35 @@ def test_spec_example_report_parses_and_normalises_to_kg():
     assert r.quantity.kg == 250
     t = Report.model_validate({**examples.REPORT, "quantity": {"value": 1.5, "unit": "t"}})
     assert t.quantity.kg == 1500
+
+
+def test_every_service_reader_has_its_consumer_group_and_only_readers_have_one():
+    service_readers = {(r, t.name) for t in topics.TOPICS for r in t.readers
+                       if not r.startswith("supervisors:")}
+    assert set(topics.CONSUMER_GROUPS) == service_readers
+    # one group per topic a service reads: a member of one never stalls the others' rebalances
+    assert len(set(topics.CONSUMER_GROUPS.values())) == len(topics.CONSUMER_GROUPS)
+
+
+def subscriptions(router_or_broker) -> dict[str, str]:
+    return {getattr(t, "name", t): s.group_id for s in router_or_broker.subscribers
+            for t in s.topics}
+
+
+@pytest.mark.parametrize("service", ["validation", "license-matching", "provincial-routing",
+                                     "alerting"])
+def test_each_consuming_service_subscribes_in_the_registry_groups(service):
+    app = importlib.import_module(f"mintrace_{service.replace('-', '_')}.app").create_app()
+    assert subscriptions(app.broker) == topics.groups_of(service)
+
+
+def test_intake_status_projection_subscribes_in_the_registry_groups():
+    from faststream.kafka import KafkaRouter
+
+    from mintrace_common.service import Resources
+    from mintrace_common.settings import Settings
+    from mintrace_intake import status
+
+    router = KafkaRouter()
+    status.register(router, Resources(Settings(service_name="intake")))
+    assert subscriptions(router) == topics.groups_of("intake")

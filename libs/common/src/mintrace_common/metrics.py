@@ -25,7 +25,6 @@ class Metrics:
         self.histograms = {
             "batch_seconds": Histogram("mintrace_batch_seconds", "Time to process one batch",
                                        ["topic"]),
-            "http_seconds": Histogram("mintrace_http_seconds", "HTTP request latency", ["route"]),
             "latency_seconds": Histogram(
                 "mintrace_processing_latency_seconds",
                 "From a record's broker timestamp until it was processed", ["topic"],

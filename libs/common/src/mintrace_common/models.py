@@ -18,7 +18,6 @@ Form = Literal["ore", "concentrate", "oxide", "metal", "alloy", "compound", "mag
 Unit = Literal["kg", "t"]
 # SPEC §1 material codes, as an enum of the JSON schema (groups in mintrace_common.materials).
 Material = Literal[tuple(sorted(MATERIALS, key=str.lower))]  # type: ignore[valid-type]
-ReportId = str  # [A-Za-z0-9._-]{1,64}, enforced on Report.report_id
 REPORT_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 # Free text reaches every consumer's database: no control characters (PostgreSQL refuses NUL).
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
@@ -247,6 +246,9 @@ AlertType = Literal[
 Severity = Literal["low", "medium", "high", "critical"]
 
 
+MAX_EVIDENCE = 100  # report ids an alert record carries at most
+
+
 class Alert(Wire):
     """alerts.<slug> and alerts.national (contract)."""
 
@@ -260,6 +262,18 @@ class Alert(Wire):
     raised_at: datetime
     rule_version: str = "1"
     details: dict = {}
+    # report_ids is capped at MAX_EVIDENCE (a record stays small); when the evidence is longer,
+    # evidence_total counts all of it and the supervision API pages through it
+    # (GET /v1/supervision/{province}/alerts/{alert_id}/evidence)
+    evidence_total: int | None = None
+
+    def bounded(self) -> "Alert":
+        """This alert as published: at most MAX_EVIDENCE report ids, `evidence_total` counting
+        all of them when there are more."""
+        if len(self.report_ids) <= MAX_EVIDENCE:
+            return self
+        return self.model_copy(update={"report_ids": self.report_ids[:MAX_EVIDENCE],
+                                       "evidence_total": len(self.report_ids)})
 
 
 # --- registry (SPEC §3) -------------------------------------------------------------------------
@@ -359,6 +373,9 @@ class RollupSummary(Wire):
     generated_at: datetime
     since: date
     rows: list[RollupRow]
+    # a rollup is published in pages (records stay small): page n of pages, same generated_at
+    page: int = 1
+    pages: int = 1
 
 
 class DeadLetter(Wire):

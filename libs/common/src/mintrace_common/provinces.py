@@ -31,11 +31,6 @@ BY_CODE: dict[str, Province] = {p.code: p for p in PROVINCES}
 BY_SLUG: dict[str, Province] = {p.slug: p for p in PROVINCES}
 NATIONAL = "national"
 
-
-def province_for_code(code: str) -> Province:
-    """Raises KeyError for a code that is not one of the 31 divisions."""
-    return BY_CODE[code]
-
 # Official Chinese names (GB/T 2260), as python-stdnum's cn/loc data spells them (checked by test).
 NAMES_ZH: dict[str, str] = {
     "110000": "北京市", "120000": "天津市", "130000": "河北省", "140000": "山西省",

@@ -1,5 +1,3 @@
-from functools import lru_cache
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -47,7 +45,3 @@ class Settings(BaseSettings):
     kafka_ssl: bool = False
     kafka_ssl_cafile: str | None = None
 
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

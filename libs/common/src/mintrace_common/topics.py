@@ -1,5 +1,6 @@
-"""The topic registry: every topic, its message model, the one service that writes it and who
-reads it. Topic creation, the Strimzi manifests and the subscribers all derive from this list."""
+"""The topic registry: every topic, its message model, the one service that writes it, who
+reads it and in which consumer group. Topic creation, the Strimzi manifests, the KEDA scalers
+and the subscribers all derive from this list."""
 
 from dataclasses import dataclass, field
 
@@ -18,13 +19,17 @@ class Topic:
     writer: str
     readers: tuple[str, ...]
     partitions: int = 6
-    key: str = "report_id"
     retention_ms: int = 7 * DAY_MS
     has_dlq: bool = field(default=False)
 
     @property
     def dlq(self) -> str:
         return f"{self.name}.dlq"
+
+    def group(self, reader: str) -> str:
+        """The consumer group `reader` (one of our services) reads this topic in. Raises
+        KeyError for a service that does not read it."""
+        return CONSUMER_GROUPS[(reader, self.name)]
 
 
 RECEIVED = Topic("reports.received", m.ReceivedReport, "intake", ("validation",), 12, has_dlq=True)
@@ -36,16 +41,16 @@ LICENSED = Topic("reports.licensed", m.LicensedReport, "license-matching",
 CANCELLED = Topic("reports.cancelled", m.ReportCancelled, "intake", ("license-matching",), 6,
                   has_dlq=True)
 LICENCE_EVENTS = Topic("licence.events", m.LicenceEvent, "licensing-authority",
-                       ("license-matching",), 3, key="licence_number", retention_ms=-1,
+                       ("license-matching",), 3, retention_ms=-1,
                        has_dlq=True)
 SUPERVISION_NATIONAL = Topic(f"supervision.{NATIONAL}", m.SupervisionRecord, "provincial-routing",
                              ("supervisors:national", "alerting", "intake"), 12, has_dlq=True,
                              retention_ms=30 * DAY_MS)
 ALERTS_NATIONAL = Topic(f"alerts.{NATIONAL}", m.Alert, "alerting",
-                        ("supervisors:national", "intake"), 6, key="alert_id", has_dlq=True,
+                        ("supervisors:national", "intake"), 6, has_dlq=True,
                         retention_ms=90 * DAY_MS)
 ROLLUP_NATIONAL = Topic("rollup.national", m.RollupSummary, "provincial-routing",
-                        ("supervisors:national",), 1, key="day", retention_ms=90 * DAY_MS)
+                        ("supervisors:national",), 1, retention_ms=90 * DAY_MS)
 
 
 def supervision_topic(slug: str) -> str:
@@ -63,7 +68,7 @@ PROVINCE_SUPERVISION = tuple(
 )
 PROVINCE_ALERTS = tuple(
     Topic(alerts_topic(p.slug), m.Alert, "alerting", (f"supervisors:{p.slug}",), 1,
-          key="alert_id", retention_ms=90 * DAY_MS)
+          retention_ms=90 * DAY_MS)
     for p in PROVINCES
 )
 
@@ -73,6 +78,26 @@ TOPICS: tuple[Topic, ...] = (
     *PROVINCE_SUPERVISION, *PROVINCE_ALERTS,
 )
 BY_NAME: dict[str, Topic] = {t.name: t for t in TOPICS}
+
+# (service, topic) -> consumer group. One group per topic a service reads: members of a group
+# that subscribe to different topics make every join or loss of any of them stall the others
+# for a rebalance. Supervisors' own consumers use `supervisor-<slug>*` (their ACLs).
+CONSUMER_GROUPS: dict[tuple[str, str], str] = {
+    ("validation", RECEIVED.name): "validation",
+    ("license-matching", VALIDATED.name): "license-matching",
+    ("license-matching", CANCELLED.name): "license-matching-cancellations",
+    ("license-matching", LICENCE_EVENTS.name): "license-matching-licence-events",
+    ("provincial-routing", LICENSED.name): "provincial-routing",
+    ("alerting", SUPERVISION_NATIONAL.name): "alerting",
+    # intake's status projection
+    **{("intake", t.name): f"intake-status.{t.name}" for t in TOPICS if "intake" in t.readers},
+}
+
+
+def groups_of(service: str) -> dict[str, str]:
+    """topic -> consumer group, for every topic `service` reads."""
+    return {topic: group for (reader, topic), group in CONSUMER_GROUPS.items()
+            if reader == service}
 
 
 def all_topic_names() -> list[tuple[str, int, int]]:

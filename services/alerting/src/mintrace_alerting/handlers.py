@@ -6,27 +6,18 @@ from faststream.kafka import KafkaRouter
 
 from mintrace_common import telemetry, topics
 from mintrace_common.kafka import Emit, batch_stage
-from mintrace_common.models import Alert, SupervisionRecord
-from mintrace_common.provinces import BY_CODE
+from mintrace_common.models import SupervisionRecord
 from mintrace_common.publisher import declare
 from mintrace_common.service import Resources
 
-from . import store
+from . import service, store
 from .config import Rules
+from .store import AlertingUnitOfWork
 
+SERVICE = "alerting"
 Clock = Callable[[], datetime]
 log = telemetry.get_logger(__name__)
 OUTPUTS = [t.name for t in (topics.ALERTS_NATIONAL, *topics.PROVINCE_ALERTS)]
-
-
-def emits_for(alerts: list[Alert], trace_keys: dict[str, str]) -> list[Emit]:
-    out = []
-    for a in alerts:
-        slug = BY_CODE[a.province_code].slug
-        tk = trace_keys.get(a.alert_id)
-        out += [Emit(topics.alerts_topic(slug), a.alert_id, a, tk),
-                Emit(topics.ALERTS_NATIONAL.name, a.alert_id, a, tk)]
-    return out
 
 
 class Reference:
@@ -49,29 +40,32 @@ def register(router: KafkaRouter, res: Resources, rules: Rules, clock: Clock):
     reference = Reference(res, rules)
     declare(router, OUTPUTS, "written by alerting (sweep)")
 
-    async def published(emits: list[Emit]) -> None:
-        await store.mark_published(res.pool, sorted({e.key for e in emits}))
+    def uow() -> AlertingUnitOfWork:
+        return AlertingUnitOfWork(res.pool)
 
-    @batch_stage(router, topics.SUPERVISION_NATIONAL, group="alerting", outputs=OUTPUTS,
-                 max_records=res.settings.kafka_max_records, after_publish=published)
+    async def published(emits: list[Emit]) -> None:
+        await service.mark_published(sorted({e.key for e in emits}), uow())
+
+    @batch_stage(router, topics.SUPERVISION_NATIONAL, group=topics.SUPERVISION_NATIONAL.group(
+                 SERVICE), outputs=OUTPUTS, max_records=res.settings.kafka_max_records,
+                 after_publish=published)
     async def on_routed(batch: list[SupervisionRecord]) -> list[Emit]:
         watchlist, prices = await reference.get()
-        alerts = await store.process(res.pool, batch, watchlist, prices, clock(), rules)
+        alerts = await service.raise_alerts(batch, uow(), watchlist, prices, clock(), rules)
         for a in alerts:
             log.info("alert.raised", alert_id=a.alert_id, type=a.type, producer=a.producer_id,
                      reports=len(a.report_ids))
         in_batch = {r.report_id for r in batch}
         # an alert continues the trace of the (last) evidence report of this batch
-        return emits_for(alerts, {a.alert_id: next((i for i in reversed(a.report_ids)
-                                                    if i in in_batch), a.alert_id)
-                                  for a in alerts})
+        return service.alert_emits(alerts, {a.alert_id: next(
+            (i for i in reversed(a.report_ids) if i in in_batch), a.alert_id) for a in alerts})
 
     async def sweep() -> int:
-        alerts = await store.sweep_transfers(res.pool, clock(), rules)
-        alerts += await store.sweep_balances(res.pool, clock(), rules)
-        alerts += await store.claim_unpublished(res.pool, timedelta(seconds=10))
+        alerts = await service.sweep_transfers(uow(), clock(), rules)
+        alerts += await service.sweep_balances(uow(), clock(), rules)
+        alerts += await service.unpublished(uow())
         if alerts:
-            emits = emits_for(alerts, {})
+            emits = service.alert_emits(alerts, {})
             await res.publisher.publish(emits)
             await published(emits)
             log.info("alert.swept", count=len(alerts))

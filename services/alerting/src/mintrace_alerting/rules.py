@@ -9,15 +9,11 @@ from decimal import Decimal
 
 from mintrace_common.materials import is_controlled
 from mintrace_common.models import Alert, SupervisionRecord
+from mintrace_common.refusals import INVALID, alert_type
 
 from .config import Rules
 from .names import Watchlist
 
-RULE_VERSION = Rules().version
-
-_INVALID = {"EXPIRED", "NOT_YET_VALID", "SUSPENDED", "REVOKED", "WRONG_EXPORTER",
-            "MATERIAL_NOT_COVERED", "DESTINATION_MISMATCH", "CONSIGNEE_MISMATCH",
-            "END_USER_MISMATCH"}
 SALES = ("domestic_sale", "export")
 INFLOWS = ("mining_output", "processing_output", "domestic_purchase", "import")
 OUTFLOWS = ("domestic_sale", "export")
@@ -44,15 +40,15 @@ def licence_alerts(rec: SupervisionRecord, now: datetime, rules: Rules = Rules()
     reasons = set(d.reasons)
     dest = r.export.destination_country if r.export else "?"
     what = f"{rec.quantity_kg} kg {r.material} ({r.form}) to {dest}"
-    if "UNLICENSED" in reasons:
-        type_, severity = "UNLICENSED_EXPORT", "critical"
-        summary = f"export of {what} without a valid export licence"
-    elif reasons & _INVALID:
-        type_, severity = "LICENCE_INVALID", "high"
+    type_ = alert_type(reasons)
+    if type_ == "UNLICENSED_EXPORT":
+        severity, summary = "critical", f"export of {what} without a valid export licence"
+    elif type_ == "LICENCE_INVALID":
+        severity = "high"
         summary = (f"export of {what} under licence {d.licence_number} refused: "
-                   f"{', '.join(sorted(reasons & _INVALID))}")
-    elif "QUANTITY_EXCEEDED" in reasons:
-        type_, severity = "LICENCE_QUANTITY_EXCEEDED", "high"
+                   f"{', '.join(sorted(reasons & INVALID))}")
+    elif type_ == "LICENCE_QUANTITY_EXCEEDED":
+        severity = "high"
         summary = (f"export of {what} exceeds the remaining {d.remaining_kg} kg of licence "
                    f"{d.licence_number}")
     else:

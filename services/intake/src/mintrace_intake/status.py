@@ -11,13 +11,6 @@ from mintrace_common.service import Resources
 
 from . import store
 
-GROUP = "intake-status"
-
-
-def _group(topic: topics.Topic) -> str:
-    # One consumer group per topic: subscribers sharing a group rebalance each other in turn on
-    # every (re)start, which held intake's startup for ~8 s per topic.
-    return f"{GROUP}.{topic.name}"
 
 
 # Views: only the fields the projection stores, as they are on the wire. The messages were
@@ -59,7 +52,7 @@ class AlertView(BaseModel):
 
 def register(router: KafkaRouter, res: Resources) -> None:
     def stage(topic: topics.Topic, view: type[BaseModel]):
-        return batch_stage(router, topic, group=_group(topic), outputs=[], view=view,
+        return batch_stage(router, topic, group=topic.group("intake"), outputs=[], view=view,
                            max_records=res.settings.kafka_max_records)
 
     @stage(topics.REJECTED, Rejected)

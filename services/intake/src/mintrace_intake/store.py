@@ -7,8 +7,6 @@ import asyncpg
 
 from mintrace_common import keys
 
-KEYS = "unnest($1::text[], $2::text[])"
-
 
 async def authenticate(pool: asyncpg.Pool, key: str) -> tuple[str, str] | None:
     async with pool.acquire() as conn:

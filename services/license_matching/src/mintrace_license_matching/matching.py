@@ -1,20 +1,21 @@
 """Export-licence matching: a pure decision per report against the licence it names.
-No broker, no database: the ledger (store.py) feeds it locked licence rows and persists the
+No broker, no database: the service (service.py) feeds it locked licence rows and persists the
 result."""
 
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
+from mintrace_common.chinatime import china_day
 from mintrace_common.materials import is_controlled
-from mintrace_common.models import ValidatedReport
+from mintrace_common.models import LicenceEvent, ValidatedReport
+from mintrace_common.refusals import Refusal
 
 from .names import same_party
 
-REASONS = ("UNLICENSED", "EXPIRED", "NOT_YET_VALID", "SUSPENDED", "REVOKED", "WRONG_EXPORTER",
-           "MATERIAL_NOT_COVERED", "DESTINATION_MISMATCH", "CONSIGNEE_MISMATCH",
-           "END_USER_MISMATCH", "QUANTITY_EXCEEDED")
-CANCELLED = "CANCELLED"  # cancelled before it was decided: refused, draws nothing, no alert
+Key = tuple[str, str]  # (producer_id, report_id)
 
 
 @dataclass
@@ -53,29 +54,29 @@ def licence_number_of(report: ValidatedReport) -> str | None:
 def problems(report: ValidatedReport, licence: LicenceState) -> list[str]:
     """Every reason the licence does not cover this export, quantity aside."""
     r = report.report
-    reasons: list[str] = []
+    reasons: list[Refusal] = []
     if licence.status == "revoked":
-        reasons.append("REVOKED")
+        reasons.append(Refusal.REVOKED)
     elif licence.status == "suspended":
-        reasons.append("SUSPENDED")
-    day = r.occurred_at.date()
+        reasons.append(Refusal.SUSPENDED)
+    day = china_day(r.occurred_at)
     if day > licence.valid_to:
-        reasons.append("EXPIRED")
+        reasons.append(Refusal.EXPIRED)
     elif day < licence.valid_from:
-        reasons.append("NOT_YET_VALID")
+        reasons.append(Refusal.NOT_YET_VALID)
     if licence.exporter_id != r.producer_id:
-        reasons.append("WRONG_EXPORTER")
+        reasons.append(Refusal.WRONG_EXPORTER)
     if r.material not in licence.materials:
-        reasons.append("MATERIAL_NOT_COVERED")
+        reasons.append(Refusal.MATERIAL_NOT_COVERED)
     export = r.export
     if export is None or export.destination_country.upper() != licence.destination_country.upper():
-        reasons.append("DESTINATION_MISMATCH")
+        reasons.append(Refusal.DESTINATION_MISMATCH)
     if export is None or not same_party(export.consignee.name, export.consignee.country,
                                         *licence.consignee):
-        reasons.append("CONSIGNEE_MISMATCH")
+        reasons.append(Refusal.CONSIGNEE_MISMATCH)
     if export is None or not same_party(export.end_user.name, export.end_user.country,
                                         *licence.end_user):
-        reasons.append("END_USER_MISMATCH")
+        reasons.append(Refusal.END_USER_MISMATCH)
     return reasons
 
 
@@ -86,12 +87,98 @@ def decide(report: ValidatedReport, licence: LicenceState | None) -> Outcome:
         return Outcome("not_required", None, (), None, None)
     qty = report.quantity_kg
     if licence is None:
-        return Outcome("refused", licence_number_of(report), ("UNLICENSED",), qty, None)
+        return Outcome("refused", licence_number_of(report), (Refusal.UNLICENSED,), qty, None)
     reasons = problems(report, licence)
     if not reasons and qty > licence.remaining_kg:
-        reasons.append("QUANTITY_EXCEEDED")
+        reasons.append(Refusal.QUANTITY_EXCEEDED)
     if reasons:
         return Outcome("refused", licence.licence_number, tuple(reasons), qty,
                        licence.remaining_kg)
     licence.remaining_kg -= qty
     return Outcome("matched", licence.licence_number, (), qty, licence.remaining_kg)
+
+
+def key_of(report: ValidatedReport) -> Key:
+    return report.producer_id, report.report_id
+
+
+def licence_numbers(reports: Iterable[ValidatedReport]) -> list[str]:
+    """The licences a batch needs, sorted: the order every transaction locks them in."""
+    return sorted({n for r in reports if requires_licence(r)
+                   and (n := licence_number_of(r)) is not None})
+
+
+@dataclass
+class Decisions:
+    by_key: dict[Key, tuple[Outcome, datetime]]
+    new: list[tuple[ValidatedReport, Outcome]] = field(default_factory=list)
+    drawn: dict[str, Decimal] = field(default_factory=dict)
+
+
+def decide_all(reports: list[ValidatedReport], licences: dict[str, LicenceState],
+               known: dict[Key, tuple[Outcome, datetime]], now: datetime) -> Decisions:
+    """Decide, in offset order, every report not decided before (`known`); a report seen twice
+    in the batch is decided once. `new` is sorted by key (the order rows are inserted in, so
+    that concurrent writers wait for each other instead of deadlocking); `drawn` is what each
+    licence gives up."""
+    before = {n: s.remaining_kg for n, s in licences.items()}
+    out = Decisions(dict(known))
+    for report in reports:
+        key = key_of(report)
+        if key in out.by_key:
+            continue
+        number = licence_number_of(report)
+        outcome = decide(report, licences.get(number) if number else None)
+        out.by_key[key] = (outcome, now)
+        out.new.append((report, outcome))
+    out.new.sort(key=lambda x: key_of(x[0]))
+    out.drawn = {n: before[n] - s.remaining_kg for n, s in licences.items()
+                 if s.remaining_kg != before[n]}
+    return out
+
+
+def restored_per_licence(restored: Iterable[tuple[str | None, Decimal]]) -> dict[str, Decimal]:
+    """What cancelled decisions (licence_number, restored_kg) give back to each licence."""
+    back: dict[str, Decimal] = defaultdict(Decimal)
+    for number, kg in restored:
+        if number is not None and kg > 0:
+            back[number] += kg
+    return dict(back)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a licence event does to its licence: `status` and/or `max_quantity_kg`, or the full
+    licence (`upsert`)."""
+
+    upsert: bool = False
+    status: str | None = None
+    max_quantity_kg: Decimal | None = None
+
+
+_STATUS_AFTER = {"suspended": "suspended", "revoked": "revoked", "reinstated": "active"}
+
+
+def judge_event(e: LicenceEvent, status: str | None,
+                last_event_at: datetime | None) -> tuple[str, Change | None]:
+    """(outcome, change to apply) of one licensing-authority event against its licence as it
+    stands (`status` None: unknown licence). An event older than the last one applied is stale;
+    revoked is final."""
+    if last_event_at is not None and e.occurred_at < last_event_at:
+        return "stale", None
+    if e.type in ("issued", "amended"):
+        if e.licence is None or e.licence.licence_number != e.licence_number:
+            return "invalid: needs the full licence under the same licence_number", None
+        if status == "revoked" and e.licence.status != "revoked":
+            return "ignored: revoked is final", None
+        return "applied", Change(upsert=True)
+    if status is None:
+        return "ignored: unknown licence", None
+    if e.type == "quantity_changed":
+        if e.max_quantity_kg is None or e.max_quantity_kg < 0:
+            return "invalid: needs max_quantity_kg >= 0", None
+        return "applied", Change(max_quantity_kg=e.max_quantity_kg)
+    after = _STATUS_AFTER[e.type]
+    if status == "revoked" and after != "revoked":
+        return "ignored: revoked is final", None
+    return "applied", Change(status=after)

@@ -1,51 +1,61 @@
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from faststream.kafka import KafkaRouter
 
 from mintrace_common import telemetry, topics
+from mintrace_common.chinatime import china_day
 from mintrace_common.kafka import Emit, batch_stage
 from mintrace_common.models import LicensedReport, RollupSummary
 from mintrace_common.publisher import declare
 from mintrace_common.service import Resources
 
-from . import store
-from .routing import CHINA, emits
+from . import service
+from .store import RoutingUnitOfWork
 
+SERVICE = "provincial-routing"
+OUTPUTS = [t.name for t in (topics.SUPERVISION_NATIONAL, *topics.PROVINCE_SUPERVISION)]
 log = telemetry.get_logger(__name__)
 
 
-def register(router: KafkaRouter, res: Resources) -> None:
-    async def published(out: list[Emit]) -> None:
-        await store.mark_published(res.pool, sorted({(e.value.producer_id, e.value.report_id)
-                                                     for e in out}))
+def register(router: KafkaRouter, res: Resources) -> Callable[[], Awaitable[int]]:
+    """Declare the consumer of reports.licensed; return the sweep that publishes records whose
+    publication was interrupted."""
+    async def published(emits: list[Emit]) -> None:
+        await service.mark_published(emits, RoutingUnitOfWork(res.pool))
 
-    @batch_stage(router, topics.LICENSED, group="provincial-routing",
-                 outputs=[t.name for t in (topics.SUPERVISION_NATIONAL,
-                                           *topics.PROVINCE_SUPERVISION)],
+    @batch_stage(router, topics.LICENSED, group=topics.LICENSED.group(SERVICE), outputs=OUTPUTS,
                  max_records=res.settings.kafka_max_records, after_publish=published)
     async def on_licensed(batch: list[LicensedReport]) -> list[Emit]:
-        unique = {(r.producer_id, r.report_id): r for r in batch}
-        pending = await store.route_batch(res.pool, unique, datetime.now(UTC))
-        return [e for record, again in pending for e in emits(record, again)]
+        return await service.route_reports(batch, RoutingUnitOfWork(res.pool), datetime.now(UTC))
+
+    declare(router, OUTPUTS, "written by provincial-routing (sweep)")
+
+    async def sweep() -> int:
+        emits = await service.unpublished(RoutingUnitOfWork(res.pool))
+        if emits:
+            await res.publisher.publish(emits)
+            await published(emits)
+        return len(emits)
+
+    return sweep
 
 
-def register_rollup(router: KafkaRouter, res: Resources,
-                    days: int) -> Callable[[], Awaitable[None]]:
+def register_rollup(router: KafkaRouter, res: Resources, days: int,
+                    page_rows: int) -> Callable[[], Awaitable[None]]:
     """Declare the rollup.national publisher; returns `publish_once()`, which publishes the
-    rollup of the last `days` days (China Standard Time) as one RollupSummary."""
+    rollup of the last `days` days (China Standard Time) in pages of `page_rows` rows."""
     declare(router, [topics.ROLLUP_NATIONAL.name], "national rollup: day × province × material "
-                                                   "× type × destination, published periodically")
+                                                   "× type × destination, published periodically "
+                                                   "in pages")
 
     async def publish_once() -> None:
         now = datetime.now(UTC)
-        since = now.astimezone(CHINA).date() - timedelta(days=days - 1)
-        summary = RollupSummary(generated_at=now, since=since,
-                                rows=await store.rollup_since(res.pool, since))
-        await res.publisher.publish([Emit(topics.ROLLUP_NATIONAL.name,
-                                          now.astimezone(CHINA).date().isoformat(), summary)])
-        log.info("rollup.published", since=since.isoformat(), rows=len(summary.rows))
+        pages = await service.rollup_summaries(RoutingUnitOfWork(res.pool), now, days, page_rows)
+        key = china_day(now).isoformat()
+        await res.publisher.publish([Emit(topics.ROLLUP_NATIONAL.name, key, page)
+                                     for page in pages])
+        log.info("rollup.published", since=pages[0].since.isoformat(), pages=len(pages),
+                 rows=sum(len(p.rows) for p in pages))
 
     return publish_once
-
-

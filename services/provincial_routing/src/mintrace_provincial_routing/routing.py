@@ -3,16 +3,17 @@ it adds to the national rollup."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from mintrace_common import topics
+from mintrace_common.chinatime import china_day
 from mintrace_common.kafka import Emit
-from mintrace_common.models import LicensedReport, SupervisionRecord
+from mintrace_common.models import LicensedReport, RollupRow, RollupSummary, SupervisionRecord
 from mintrace_common.provinces import BY_CODE
 
-CHINA = timezone(timedelta(hours=8), "CST")  # China Standard Time has no DST
 DOMESTIC = "CN"
+Key = tuple[str, str]  # (producer_id, report_id)
 
 
 class UnknownFacility(ValueError):
@@ -38,13 +39,8 @@ def emits(record: SupervisionRecord, redelivery: bool = False) -> list[Emit]:
             Emit(topics.SUPERVISION_NATIONAL.name, record.report_id, record)]
 
 
-def route(report: LicensedReport, province_code: str | None, now: datetime,
-          redelivery: bool = False) -> list[Emit]:
-    return emits(supervision_record(report, province_code, now), redelivery)
-
-
 def day_of(record: SupervisionRecord) -> date:
-    return record.report.occurred_at.astimezone(CHINA).date()
+    return china_day(record.report.occurred_at)
 
 
 def destination(record: SupervisionRecord) -> str:
@@ -91,3 +87,23 @@ def rollup(records: Iterable[SupervisionRecord]) -> dict[RollupKey, RollupDelta]
             else:
                 d.non_usd_count += 1
     return out
+
+
+def sorted_deltas(deltas: dict[RollupKey, RollupDelta]) -> list[tuple[RollupKey, RollupDelta]]:
+    return sorted(deltas.items(), key=lambda kv: (kv[0].day, kv[0].province_code, kv[0].material,
+                                                  kv[0].type, kv[0].destination_country))
+
+
+def rollup_window(now: datetime, days: int) -> tuple[date, date]:
+    """(first day, today) of a rollup of the last `days` China days."""
+    today = china_day(now)
+    return today - timedelta(days=days - 1), today
+
+
+def summaries(rows: list[RollupRow], now: datetime, since: date,
+              page_rows: int) -> list[RollupSummary]:
+    """The rollup as pages of at most `page_rows` rows each (a record must stay well under
+    the broker's message size limit however many provinces report); at least one page."""
+    chunks = [rows[i:i + page_rows] for i in range(0, len(rows), page_rows)] or [[]]
+    return [RollupSummary(generated_at=now, since=since, rows=chunk, page=n,
+                          pages=len(chunks)) for n, chunk in enumerate(chunks, start=1)]

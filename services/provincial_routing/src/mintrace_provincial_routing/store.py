@@ -1,106 +1,124 @@
-"""Routing's outbox and the national rollup, one transaction per batch.
+"""Routing's tables in PostgreSQL: one unit of work (a transaction) with a small repository per
+table. The flow that calls them is service.py."""
 
-A report is recorded (with the record routed, for the supervision API) and added to the rollup
-in the same transaction, the first time it is seen only, so it is counted exactly once however
-often it is redelivered. It is marked published once the broker acknowledged it; a redelivered
-report is published again only if it never was confirmed (and then it is marked `redelivery`)."""
-
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import asyncpg
 
-from mintrace_common.models import LicensedReport, RollupRow, SupervisionRecord
+from mintrace_common.models import RollupRow, SupervisionRecord
+from mintrace_common.uow import UnitOfWork
 
-from .routing import destination, rollup, supervision_record
+from .routing import Key, RollupDelta, RollupKey, destination
 
-KEYS = "unnest($1::text[], $2::text[])"
-Key = tuple[str, str]
+_KEYS = "SELECT * FROM unnest($1::text[], $2::text[])"
 
 
-async def route_batch(pool: asyncpg.Pool, reports: dict[Key, LicensedReport],
-                      now: datetime) -> list[tuple[SupervisionRecord, bool]]:
-    """Record the batch and count its new reports into the rollup. Returns the records still to
-    publish, each with whether it may have been published before (a redelivery).
-    Raises UnknownFacility (nothing is recorded then)."""
-    keys = list(reports)
-    async with pool.acquire() as conn, conn.transaction():
-        where = {r["facility_id"]: r["province_code"] for r in await conn.fetch(
-            "SELECT facility_id, province_code FROM facilities WHERE facility_id = ANY($1)",
-            list({r.report.facility_id for r in reports.values()}))}
-        existing = {(r["producer_id"], r["report_id"]): r for r in await conn.fetch(
-            f"SELECT producer_id, report_id, province_code, published, record FROM routed_reports "
-            f"WHERE (producer_id, report_id) IN (SELECT * FROM {KEYS})",
-            [k[0] for k in keys], [k[1] for k in keys])}
-        fresh = {k: supervision_record(r, where.get(r.report.facility_id), now)
-                 for k, r in reports.items() if k not in existing}
-        inserted = {(r["producer_id"], r["report_id"]) for r in await conn.fetch(
+def _split(keys: list[Key]) -> tuple[list[str], list[str]]:
+    return [k[0] for k in keys], [k[1] for k in keys]
+
+
+class Facilities:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def provinces(self, facility_ids: list[str]) -> dict[str, str]:
+        """facility_id -> province_code of the registered ones."""
+        rows = await self.conn.fetch("SELECT facility_id, province_code FROM facilities "
+                                     "WHERE facility_id = ANY($1)", facility_ids)
+        return {r["facility_id"]: r["province_code"] for r in rows}
+
+
+class Routed:
+    """routed_reports: the record of every routed report, and whether the broker acknowledged
+    its publication (the outbox)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def existing(self, keys: list[Key]) -> dict[Key, tuple[bool, SupervisionRecord | None,
+                                                                 str]]:
+        """key -> (published, stored record or None, province_code) of reports routed before."""
+        rows = await self.conn.fetch(
+            "SELECT producer_id, report_id, province_code, published, record "
+            f"FROM routed_reports WHERE (producer_id, report_id) IN ({_KEYS})", *_split(keys))
+        return {(r["producer_id"], r["report_id"]): (
+            r["published"], SupervisionRecord.model_validate(r["record"]) if r["record"] else None,
+            r["province_code"]) for r in rows}
+
+    async def add(self, records: list[SupervisionRecord]) -> set[Key]:
+        """Insert the records; returns the keys this call inserted (a key another consumer
+        inserted meanwhile is that consumer's)."""
+        if not records:
+            return set()
+        rows = await self.conn.fetch(
             "INSERT INTO routed_reports (producer_id, report_id, province_code, routed_at, record, "
             "material, type, occurred_at, destination_country) "
             "SELECT p, r, c, t, j::jsonb, m, ty, o, d FROM unnest($1::text[], $2::text[], "
             "$3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], "
             "$8::timestamptz[], $9::text[]) AS u(p, r, c, t, j, m, ty, o, d) "
             "ON CONFLICT DO NOTHING RETURNING producer_id, report_id",
-            *_columns(list(fresh.values())))}
-        # A key another consumer inserted meanwhile (a rebalance) is that consumer's to publish.
-        new = [rec for k, rec in fresh.items() if k in inserted]
-        await _add_to_rollup(conn, new)
-    again = [(_stored(reports[k], row, now), True) for k, row in existing.items()
-             if not row["published"]]
-    return [(rec, False) for rec in new] + again
-
-
-def _columns(records: list[SupervisionRecord]) -> list[list]:
-    return [[r.producer_id for r in records], [r.report_id for r in records],
+            [r.producer_id for r in records], [r.report_id for r in records],
             [r.province_code for r in records], [r.routed_at for r in records],
             # encoded by pydantic once, cast by the server (not dumped to dicts, then json.dumps)
             [r.model_dump_json() for r in records], [r.report.material for r in records],
             [r.report.type for r in records], [r.report.occurred_at for r in records],
-            [destination(r) for r in records]]
+            [destination(r) for r in records])
+        return {(r["producer_id"], r["report_id"]) for r in rows}
+
+    async def mark_published(self, keys: list[Key]) -> None:
+        await self.conn.execute(
+            "UPDATE routed_reports SET published = true WHERE (producer_id, report_id) IN "
+            f"({_KEYS}) AND NOT published", *_split(sorted(keys)))
+
+    async def claim_unpublished(self, older_than: timedelta, lease: timedelta,
+                                limit: int) -> list[SupervisionRecord]:
+        """Records routed longer than `older_than` ago and never acknowledged (a crash between
+        commit and publish), claimed for `lease` so that two instances do not both send them."""
+        rows = await self.conn.fetch(
+            "UPDATE routed_reports SET claimed_at = now() WHERE (producer_id, report_id) IN ("
+            "SELECT producer_id, report_id FROM routed_reports WHERE NOT published "
+            "AND record IS NOT NULL AND routed_at < now() - $1::interval "
+            "AND (claimed_at IS NULL OR claimed_at < now() - $2::interval) "
+            "ORDER BY routed_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING record",
+            older_than, lease, limit)
+        return [SupervisionRecord.model_validate(r["record"]) for r in rows]
 
 
-def _stored(report: LicensedReport, row: asyncpg.Record, now: datetime) -> SupervisionRecord:
-    if row["record"] is not None:
-        return SupervisionRecord.model_validate(row["record"])
-    # recorded before routed records were kept: route to the province it was recorded with
-    return supervision_record(report, row["province_code"], now)
+class Rollup:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
 
+    async def add(self, deltas: list[tuple[RollupKey, RollupDelta]]) -> None:
+        """Add to the daily rows, in the order given (sorted keys: concurrent batches lock rows
+        in the same order, no deadlock)."""
+        if not deltas:
+            return
+        await self.conn.execute(
+            "INSERT INTO rollup_daily (day, province_code, material, type, destination_country, "
+            "quantity_kg, value_usd, report_count, non_usd_count) "
+            "SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::text[], "
+            "$6::numeric[], $7::numeric[], $8::bigint[], $9::bigint[]) "
+            "ON CONFLICT (day, province_code, material, type, destination_country) DO UPDATE SET "
+            "quantity_kg = rollup_daily.quantity_kg + EXCLUDED.quantity_kg, "
+            "value_usd = rollup_daily.value_usd + EXCLUDED.value_usd, "
+            "report_count = rollup_daily.report_count + EXCLUDED.report_count, "
+            "non_usd_count = rollup_daily.non_usd_count + EXCLUDED.non_usd_count",
+            [k.day for k, _ in deltas], [k.province_code for k, _ in deltas],
+            [k.material for k, _ in deltas], [k.type for k, _ in deltas],
+            [k.destination_country for k, _ in deltas], [d.quantity_kg for _, d in deltas],
+            [d.value_usd for _, d in deltas], [d.report_count for _, d in deltas],
+            [d.non_usd_count for _, d in deltas])
 
-async def _add_to_rollup(conn: asyncpg.Connection, records: list[SupervisionRecord]) -> None:
-    deltas = sorted(rollup(records).items(), key=lambda kv: (kv[0].day, kv[0].province_code,
-                                                              kv[0].material, kv[0].type,
-                                                              kv[0].destination_country))
-    if not deltas:
-        return
-    # sorted keys: concurrent batches lock rollup rows in the same order (no deadlock)
-    await conn.execute(
-        "INSERT INTO rollup_daily (day, province_code, material, type, destination_country, "
-        "quantity_kg, value_usd, report_count, non_usd_count) "
-        "SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::text[], "
-        "$6::numeric[], $7::numeric[], $8::bigint[], $9::bigint[]) "
-        "ON CONFLICT (day, province_code, material, type, destination_country) DO UPDATE SET "
-        "quantity_kg = rollup_daily.quantity_kg + EXCLUDED.quantity_kg, "
-        "value_usd = rollup_daily.value_usd + EXCLUDED.value_usd, "
-        "report_count = rollup_daily.report_count + EXCLUDED.report_count, "
-        "non_usd_count = rollup_daily.non_usd_count + EXCLUDED.non_usd_count",
-        [k.day for k, _ in deltas], [k.province_code for k, _ in deltas],
-        [k.material for k, _ in deltas], [k.type for k, _ in deltas],
-        [k.destination_country for k, _ in deltas], [d.quantity_kg for _, d in deltas],
-        [d.value_usd for _, d in deltas], [d.report_count for _, d in deltas],
-        [d.non_usd_count for _, d in deltas])
-
-
-async def mark_published(pool: asyncpg.Pool, keys: list[Key]) -> None:
-    async with pool.acquire() as conn:
-        await conn.execute(
-            f"UPDATE routed_reports SET published = true WHERE (producer_id, report_id) IN "
-            f"(SELECT * FROM {KEYS}) AND NOT published", [k[0] for k in keys],
-            [k[1] for k in keys])
-
-
-async def rollup_since(pool: asyncpg.Pool, since: date) -> list[RollupRow]:
-    async with pool.acquire() as conn:
-        rows = await conn.fetch(
+    async def since(self, day: date) -> list[RollupRow]:
+        rows = await self.conn.fetch(
             "SELECT day, province_code, material, type, destination_country, quantity_kg, "
             "value_usd, report_count, non_usd_count FROM rollup_daily WHERE day >= $1 "
-            "ORDER BY day, province_code, material, type, destination_country", since)
-    return [RollupRow(**dict(r)) for r in rows]
+            "ORDER BY day, province_code, material, type, destination_country", day)
+        return [RollupRow(**dict(r)) for r in rows]
+
+
+class RoutingUnitOfWork(UnitOfWork):
+    """One transaction; `facilities`, `routed` and `rollup` work on its connection."""
+
+    def bind(self, conn: asyncpg.Connection) -> None:
+        self.facilities, self.routed, self.rollup = Facilities(conn), Routed(conn), Rollup(conn)

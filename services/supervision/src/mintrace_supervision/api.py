@@ -96,6 +96,18 @@ def create_api(res: Resources, lifespan) -> FastAPI:
         return page([(Alert(**dict(r)).model_dump(mode="json"), r) for r in rows], limit,
                     "alerts", lambda r: [r["raised_at"], r["alert_id"]])
 
+    @app.get("/v1/supervision/{province}/alerts/{alert_id}/evidence",
+             summary="Every report id an alert cites, in pages (alert records carry at most "
+                     "the first 100 and `evidence_total`)")
+    async def alert_evidence(scope: Scope, alert_id: str, limit: Limit = 500,
+                             offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+        found = await store.evidence(res.pool, scope, alert_id, offset, limit)
+        if found is None:
+            raise HTTPProblem(404, f"no alert {alert_id!r} in this province")
+        total, ids = found
+        return {"alert_id": alert_id, "evidence_total": total, "report_ids": ids,
+                "next_offset": offset + len(ids) if offset + len(ids) < total else None}
+
     @app.get("/v1/supervision/{province}/rollup",
              summary="Daily aggregates (China Standard Time days) per province × material × "
                      "type × destination country")

@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 
 from mintrace_common import keys
+from mintrace_common.models import MAX_EVIDENCE
 
 
 @dataclass
@@ -79,11 +80,26 @@ async def alerts(pool: asyncpg.Pool, f: Filters, severity: str | None,
           "AND r.report_id = ANY(alerts.report_ids) AND r.material = {0})", f.material)
     if after is not None:
         w.add("(raised_at, alert_id) > ({0}, {1})", *after)
-    sql = (f"SELECT alert_id, type, severity, province_code, producer_id, report_ids, summary, "
+    # evidence bounded as on the alert topics: the first MAX_EVIDENCE ids and the count
+    sql = (f"SELECT alert_id, type, severity, province_code, producer_id, "
+           f"report_ids[1:{MAX_EVIDENCE}] AS report_ids, CASE WHEN cardinality(report_ids) > "
+           f"{MAX_EVIDENCE} THEN cardinality(report_ids) END AS evidence_total, summary, "
            f"raised_at, rule_version, details FROM alerts WHERE {w.sql} "
            f"ORDER BY raised_at, alert_id {w.limit(limit)}")
     async with pool.acquire() as conn:
         return await conn.fetch(sql, *w.params)
+
+
+async def evidence(pool: asyncpg.Pool, province_code: str | None, alert_id: str, offset: int,
+                   limit: int) -> tuple[int, list[str]] | None:
+    """(how many report ids the alert cites, `limit` of them from `offset`), or None when there
+    is no such alert in the province (None: any province)."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT cardinality(report_ids) AS total, report_ids[$3 + 1:$3 + $4] AS ids "
+            "FROM alerts WHERE alert_id = $1 AND ($2::text IS NULL OR province_code = $2)",
+            alert_id, province_code, offset, limit)
+    return None if row is None else (row["total"], list(row["ids"] or []))
 
 
 ROLLUP_KEY = ("day", "province_code", "material", "type", "destination_country")

@@ -32,7 +32,7 @@ def register(router: KafkaRouter, res: Resources, registry_view=store.registry_v
     """`registry_view(pool, producer_ids, facility_ids)` is swappable for tests."""
     late_after = res.settings.late_after  # a ValidationSettings
 
-    @batch_stage(router, topics.RECEIVED, group="validation",
+    @batch_stage(router, topics.RECEIVED, group=topics.RECEIVED.group("validation"),
                  outputs=[topics.VALIDATED.name, topics.REJECTED.name],
                  max_records=res.settings.kafka_max_records)
     async def on_received(batch: list[ReceivedReport]) -> list[Emit]:

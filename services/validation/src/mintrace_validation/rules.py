@@ -13,9 +13,9 @@ import pycountry
 from stdnum import lei
 from stdnum.cn import uscc
 
+from mintrace_common import materials
 from mintrace_common.models import Party, Problem, Report
 
-from . import hs
 
 FUTURE_SKEW = timedelta(minutes=10)
 LATE_AFTER = timedelta(days=7)
@@ -101,12 +101,12 @@ def stage_of_type(r: Report, ctx: Context) -> Iterator[Problem]:
 
 
 def material_codes(r: Report, ctx: Context) -> Iterator[Problem]:
-    if hs.headings(r.material, r.form) is None:
+    if materials.headings(r.material, r.form) is None:
         yield _p("MATERIAL_FORM_INVALID", "form", f"{r.material} is not traded as {r.form}")
-    elif not hs.consistent(r.material, r.form, r.hs_code):
+    elif not materials.consistent(r.material, r.form, r.hs_code):
         yield _p("HS_CODE_MISMATCH", "hs_code",
                  f"HS {r.hs_code} does not fit {r.material} {r.form}; expected a code under "
-                 f"{' / '.join(hs.headings(r.material, r.form))}")
+                 f"{' / '.join(materials.headings(r.material, r.form))}")
 
 
 def currency(r: Report, ctx: Context) -> Iterator[Problem]:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from alerting_records import record
+from mintrace_common.examples import supervision_record as record
 
 from mintrace_alerting import rules as R
 from mintrace_alerting.config import Rules

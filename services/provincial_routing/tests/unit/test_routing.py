@@ -5,22 +5,21 @@ import pytest
 from mintrace_common import examples
 from mintrace_common.models import LicensedReport
 from mintrace_provincial_routing.routing import (RollupDelta, UnknownFacility, day_of, emits,
-                                                 rollup, rollup_key, route,
-                                                 supervision_record)
+                                                 rollup, rollup_key, supervision_record)
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 REPORT = LicensedReport.model_validate(examples.BY_MODEL["LicensedReport"])
 
 
 def test_report_goes_to_its_facility_province_and_national():
-    emits = route(REPORT, "150000", NOW)
-    assert [e.topic for e in emits] == ["supervision.inner-mongolia", "supervision.national"]
-    assert all(e.key == REPORT.report_id and e.value.province_code == "150000" for e in emits)
+    out = emits(supervision_record(REPORT, "150000", NOW))
+    assert [e.topic for e in out] == ["supervision.inner-mongolia", "supervision.national"]
+    assert all(e.key == REPORT.report_id and e.value.province_code == "150000" for e in out)
 
 
 def test_unknown_province_cannot_be_routed():
     with pytest.raises(UnknownFacility):
-        route(REPORT, None, NOW)
+        supervision_record(REPORT, None, NOW)
 
 
 def _licensed(**report_changes) -> LicensedReport:

@@ -7,7 +7,10 @@ from hypothesis import strategies as st
 
 from mintrace_common import examples
 from mintrace_common.models import ValidatedReport
-from mintrace_license_matching.matching import REASONS, LicenceState, decide
+from mintrace_common.refusals import Refusal
+from mintrace_license_matching.matching import LicenceState, decide
+
+REASONS = [r.value for r in Refusal if r is not Refusal.CANCELLED]
 
 P = examples.REPORT["producer_id"]
 HANSE = ("Hanse Magnetics GmbH", "DE")
@@ -127,3 +130,10 @@ def test_any_sequence_of_exports_never_overdraws_and_the_balance_is_licensed_min
     for o in outcomes:
         assert o.status == "matched" or (o.reasons == ("QUANTITY_EXCEEDED",)
                                           and o.quantity_kg > o.remaining_kg)
+
+
+def test_licence_validity_is_judged_on_the_china_day_of_the_export():
+    # 20:00 UTC on the licence's last day is already the next day in China
+    late = export(occurred_at="2026-12-31T20:00:00+00:00")
+    assert decide(late, licence()).reasons == ("EXPIRED",)
+    assert decide(export(occurred_at="2026-12-31T15:00:00+00:00"), licence()).status == "matched"

@@ -1,7 +1,18 @@
-"""Real-looking foreign buyers of rare earths and magnets that are NOT on the demo watchlist,
-many deliberately sharing words with listed names (Oriental, Transit, Metals, Baltic, Rare,
-Trading, Sunrise, Alloy, Holdings): the false-positive set for the watchlist matcher."""
+"""The watchlist matcher: variants of listed names match, clean names do not (measured)."""
 
+import random
+
+from mintrace import demo, scenarios
+from mintrace_alerting.config import Rules
+from mintrace_alerting.names import Watchlist, normalise
+
+WATCHLIST = Watchlist([(e["name"], e["aliases"], e["reason"]) for e in demo.WATCHLIST],
+                      Rules().watchlist_min_score)
+
+
+# Real-looking foreign buyers of rare earths and magnets that are NOT on the demo watchlist,
+# many deliberately sharing words with listed names (Oriental, Transit, Metals, Baltic, Rare,
+# Trading, Sunrise, Alloy, Holdings): the false-positive set for the watchlist matcher.
 CLEAN_NAMES = """
 Hanse Magnetics GmbH|Nippon Motor Materials KK|Korea Precision Alloys Co Ltd
 Great Lakes Magnet Corp|Lyon Aero Components SA|Milano Elettronica SpA
@@ -34,3 +45,29 @@ Oriental Yeast Trading Co Ltd|Transit Systems Holdings Ltd|Metals X Holdings Ltd
 Baltic Amber Trading OU|Sunrise Medical Holdings Ltd|Rare Books Trading Ltd
 Alloy Steel International Inc|Orient Overseas Container Line Ltd|Baltic International Bank
 """.replace("\n", "|").strip("|").split("|")
+
+
+def test_normalisation_folds_case_punctuation_suffixes_and_transliteration():
+    assert normalise("ORIENTAL-TRANSIT METALS F.Z.E.") == normalise("Oriental Transit Metals")
+    assert normalise("Oriyental Tranzit Metals LLC") == normalise("Oriental Transit Metals FZE")
+    assert normalise("Baltik Rare Trading OÜ") == normalise("Baltic Rare Trading OU")
+    assert normalise("O. T. M. FZE") == "otm"
+
+
+def test_no_clean_name_matches_the_watchlist():
+    hits = {n: WATCHLIST.match(n) for n in CLEAN_NAMES}
+    false_positives = {n: h.listed for n, h in hits.items() if h}
+    assert len(CLEAN_NAMES) >= 90
+    assert false_positives == {}
+
+
+def test_generated_evasion_variants_all_match_their_entry():
+    rng = random.Random(6)
+    misses = []
+    for _ in range(300):
+        entry = rng.choice(demo.WATCHLIST)
+        variant = scenarios.watchlist_variants(entry["name"], rng)
+        hit = WATCHLIST.match(variant)
+        if hit is None or hit.listed != entry["name"]:
+            misses.append((variant, entry["name"]))
+    assert misses == []

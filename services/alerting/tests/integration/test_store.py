@@ -1,15 +1,16 @@
-"""The stateful rules against a real PostgreSQL: once per condition across batches, redeliveries
-and concurrent instances; the sweep driven by an injected clock."""
+"""Alerting's flows on a real PostgreSQL: once per condition across batches, redeliveries
+and concurrent instances; the sweeps driven by an injected clock."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from alerting_records import record
+from mintrace_common.examples import supervision_record as record
 
 from mintrace import devstack
-from mintrace_alerting import store
+from mintrace_alerting import service
+from mintrace_alerting.store import AlertingUnitOfWork
 from mintrace_alerting.config import Rules
 from mintrace_alerting.names import Watchlist
 from mintrace_common import db
@@ -28,7 +29,7 @@ async def pool(alerting_db_url):
     p = await db.create_pool(alerting_db_url, 1, 4)
     async with p.acquire() as conn:
         await conn.execute("TRUNCATE alert_facts, pending_transfers, split_episodes, "
-                           "mass_balance_state, sweep_watermarks, alerts")
+                           "mass_balance_state, mass_pending, alerts")
     yield p
     await p.close()
 
@@ -41,7 +42,7 @@ SELLER, BUYER = "91360727MA00000022", "91360700MA0000001T"
 
 
 async def run(pool, batch, now=NOW):
-    return await store.process(pool, batch, EMPTY, {}, now, RULES)
+    return await service.raise_alerts(batch, AlertingUnitOfWork(pool), EMPTY, {}, now, RULES)
 
 
 def piece(i: int, kg: int = 400, hours: int = 12):
@@ -87,16 +88,16 @@ async def test_sale_without_purchase_alerts_once_after_the_window_by_the_injecte
     await run(pool, [purchase(2)])
     await run(pool, [purchase(3, when=T0 - timedelta(hours=1))])  # filed before the sale
     before = T0 + timedelta(hours=47)
-    assert await store.sweep_transfers(pool, before, RULES) == []
-    [alert] = await store.sweep_transfers(pool, T0 + timedelta(hours=49), RULES)
+    assert await service.sweep_transfers(AlertingUnitOfWork(pool), before, RULES) == []
+    [alert] = await service.sweep_transfers(AlertingUnitOfWork(pool), T0 + timedelta(hours=49), RULES)
     assert alert.type == "UNCONFIRMED_TRANSFER" and alert.report_ids == ["S-1"]
-    assert await store.sweep_transfers(pool, T0 + timedelta(hours=50), RULES) == []
+    assert await service.sweep_transfers(AlertingUnitOfWork(pool), T0 + timedelta(hours=50), RULES) == []
 
 
 async def test_purchase_arriving_before_its_sale_confirms_it(pool):
     await run(pool, [purchase(7)])
     await run(pool, [sale(7)])
-    assert await store.sweep_transfers(pool, T0 + timedelta(days=5), RULES) == []
+    assert await service.sweep_transfers(AlertingUnitOfWork(pool), T0 + timedelta(days=5), RULES) == []
 
 
 def flow(i: int, type_: str, kg: int, hours: int):
@@ -108,26 +109,26 @@ def flow(i: int, type_: str, kg: int, hours: int):
 
 async def test_sale_before_the_material_existed_is_a_mass_balance_alert_in_event_time(pool):
     await run(pool, [flow(1, "mining_output", 20_000, 0), flow(2, "domestic_sale", 15_000, 2)])
-    assert await store.sweep_balances(pool, NOW, RULES) == []
+    assert await service.sweep_balances(AlertingUnitOfWork(pool), NOW, RULES) == []
     # sells 30 t on day 1 with 5 t in stock; the 40 t mined on day 2 does not explain it
     await run(pool, [flow(3, "domestic_sale", 30_000, 26), flow(4, "mining_output", 40_000, 48)])
     await asyncio.sleep(0.01)
-    [alert] = await store.sweep_balances(pool, NOW, RULES)
+    [alert] = await service.sweep_balances(AlertingUnitOfWork(pool), NOW, RULES)
     assert alert.type == "MASS_BALANCE" and alert.report_ids == ["M-3"]
     assert Decimal(alert.details["deficit_kg"]) == 25_000
     # a normal sale afterwards, from the newly mined stock, raises nothing
     await run(pool, [flow(5, "domestic_sale", 10_000, 50)])
     await asyncio.sleep(0.01)
-    assert await store.sweep_balances(pool, NOW, RULES) == []
+    assert await service.sweep_balances(AlertingUnitOfWork(pool), NOW, RULES) == []
 
 
 async def test_alerts_left_unpublished_by_a_crash_are_claimed_once(pool):
     await run(pool, [piece(0), piece(1), piece(2)])
-    claimed = await store.claim_unpublished(pool, timedelta(0))
+    claimed = await service.unpublished(AlertingUnitOfWork(pool), timedelta(0))
     assert [a.type for a in claimed] == ["SPLIT_SHIPMENTS"]
-    assert await store.claim_unpublished(pool, timedelta(0)) == []   # leased to the first
-    await store.mark_published(pool, [a.alert_id for a in claimed])
-    assert await store.claim_unpublished(pool, timedelta(0), lease=timedelta(0)) == []
+    assert await service.unpublished(AlertingUnitOfWork(pool), timedelta(0)) == []   # leased to the first
+    await service.mark_published([a.alert_id for a in claimed], AlertingUnitOfWork(pool))
+    assert await service.unpublished(AlertingUnitOfWork(pool), timedelta(0), lease=timedelta(0)) == []
 
 
 def output(day: int, kg: int):
@@ -143,3 +144,33 @@ async def test_spike_is_judged_again_when_its_baseline_arrives_late(pool):
     [alert] = await run(pool, [output(d, 1000) for d in range(2, 6)])
     assert alert.type == "VOLUME_SPIKE" and alert.report_ids == ["V-7"]
     assert await run(pool, [output(6, 1000)]) == []  # judged again, still one alert for the day
+
+
+async def test_batches_and_sweeps_about_other_conditions_do_not_wait_for_a_held_one(pool):
+    holder = AlertingUnitOfWork(pool)
+    async with holder:   # an instance mid-batch on Hanse's shipments
+        await holder.locks.take(service.conditions([piece(0)], RULES))
+        other = record("O-1", kg="400", usd=None, when=T0,
+                       consignee=("Nippon Motor Materials KK", "JP"))
+        assert await asyncio.wait_for(run(pool, [other]), 60) == []
+        assert await asyncio.wait_for(service.sweep_transfers(
+            AlertingUnitOfWork(pool), NOW, RULES), 60) == []
+        assert await asyncio.wait_for(service.sweep_balances(
+            AlertingUnitOfWork(pool), NOW, RULES), 60) == []
+        same = asyncio.create_task(run(pool, [piece(5)]))
+        await asyncio.sleep(0.5)
+        assert not same.done(), "a batch on the held condition must wait for it"
+    assert await asyncio.wait_for(same, 60) == []
+
+
+async def test_mass_balance_folds_each_fact_into_running_totals_once(pool):
+    await run(pool, [flow(1, "mining_output", 20_000, 0), flow(2, "domestic_sale", 5_000, 2)])
+    await service.sweep_balances(AlertingUnitOfWork(pool), NOW, RULES)
+    await run(pool, [flow(3, "mining_output", 1_000, 3), flow(2, "domestic_sale", 5_000, 2)])
+    await service.sweep_balances(AlertingUnitOfWork(pool), NOW, RULES)
+    await service.sweep_balances(AlertingUnitOfWork(pool), NOW, RULES)
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT inflow_kg, outflow_kg FROM mass_balance_state "
+                                  "WHERE facility_id = 'JX2-MIN-01'")
+        assert await conn.fetchval("SELECT count(*) FROM mass_pending") == 0
+    assert (row["inflow_kg"], row["outflow_kg"]) == (21_000, 5_000)

@@ -7,7 +7,6 @@ import pytest
 
 from mintrace_common import examples
 from mintrace_common.models import Report
-from mintrace_validation import hs
 from mintrace_validation.rules import RegistryView, check, warnings
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
@@ -158,11 +157,3 @@ def test_a_chinese_counterparty_without_its_uscc_is_flagged():
     assert check(sale, REGISTRY, NOW) == []
     assert [(w.code, w.path) for w in warnings(sale, NOW)] == [
         ("COUNTERPARTY_ID_MISSING", "counterparty.id")]
-
-
-def test_every_material_has_headings_for_some_form_and_they_are_well_formed():
-    from mintrace_common.materials import MATERIALS
-    assert set(hs.HEADINGS) == set(MATERIALS)
-    for material, forms in hs.HEADINGS.items():
-        for form, headings in forms.items():
-            assert headings and all(h.replace(".", "").isdigit() for h in headings), material
