@@ -49,25 +49,23 @@ def test_every_service_reader_has_its_consumer_group_and_only_readers_have_one()
     assert len(set(topics.CONSUMER_GROUPS.values())) == len(topics.CONSUMER_GROUPS)
 
 
-def subscriptions(router_or_broker) -> dict[str, str]:
-    return {getattr(t, "name", t): s.group_id for s in router_or_broker.subscribers
-            for t in s.topics}
+def subscriptions(stages) -> dict[str, str]:
+    return {s.source.name: s.group for s in stages}
 
 
 @pytest.mark.parametrize("service", ["validation", "license-matching", "provincial-routing",
                                      "alerting"])
 def test_each_consuming_service_subscribes_in_the_registry_groups(service):
     app = importlib.import_module(f"mintrace_{service.replace('-', '_')}.app").create_app()
-    assert subscriptions(app.broker) == topics.groups_of(service)
+    assert subscriptions(app.stages) == topics.groups_of(service)
 
 
 def test_intake_status_projection_subscribes_in_the_registry_groups():
-    from faststream.kafka import KafkaRouter
-
+    from mintrace_common.delivery import Routes
     from mintrace_common.service import Resources
     from mintrace_common.settings import Settings
     from mintrace_intake import status
 
-    router = KafkaRouter()
+    router = Routes()
     status.register(router, Resources(Settings(service_name="intake")))
-    assert subscriptions(router) == topics.groups_of("intake")
+    assert subscriptions(router.stages) == topics.groups_of("intake")

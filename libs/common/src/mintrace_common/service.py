@@ -121,6 +121,7 @@ def create_service(settings: Settings, register: Callable[[Routes, Resources], N
     broker = broker or create_broker(settings)
     broker.include_router(router)
     app = FastStream(broker, logger=telemetry.broker_logger())
+    app.stages = router.stages  # what the service consumes, in which groups (introspection)
     log = telemetry.get_logger("service")
     health: list[asyncio.AbstractServer] = []
 
