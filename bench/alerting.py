@@ -29,7 +29,7 @@ def watchlist_quality() -> None:
     sys.path.insert(0, str(Path(__file__).parent.parent / "services/alerting/tests"))
     from alerting_clean_names import CLEAN_NAMES
     from mintrace_alerting.config import Rules
-    from mintrace_alerting.names import Watchlist
+    from mintrace_common.names import Watchlist
 
     wl = Watchlist([(e["name"], e["aliases"], e["reason"]) for e in demo.WATCHLIST],
                    Rules().watchlist_min_score)

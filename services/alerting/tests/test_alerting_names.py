@@ -6,10 +6,14 @@ from alerting_clean_names import CLEAN_NAMES
 
 from mintrace import demo, scenarios
 from mintrace_alerting.config import Rules
-from mintrace_alerting.names import Watchlist, normalise
+from mintrace_common.names import Watchlist, fold, phonetic
 
 WATCHLIST = Watchlist([(e["name"], e["aliases"], e["reason"]) for e in demo.WATCHLIST],
                       Rules().watchlist_min_score)
+
+
+def normalise(name: str) -> str:
+    return phonetic(fold(name))
 
 
 def test_normalisation_folds_case_punctuation_suffixes_and_transliteration():

@@ -8,7 +8,7 @@ from alerting_records import record
 
 from mintrace_alerting import rules as R
 from mintrace_alerting.config import Rules
-from mintrace_alerting.names import Watchlist
+from mintrace_common.names import Watchlist
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 RULES = Rules()

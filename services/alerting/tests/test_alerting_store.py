@@ -11,7 +11,7 @@ from alerting_records import record
 from mintrace import devstack
 from mintrace_alerting import store
 from mintrace_alerting.config import Rules
-from mintrace_alerting.names import Watchlist
+from mintrace_common.names import Watchlist
 from mintrace_common import db
 
 

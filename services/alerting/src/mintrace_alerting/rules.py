@@ -9,9 +9,9 @@ from decimal import Decimal
 
 from mintrace_common.materials import is_controlled
 from mintrace_common.models import Alert, SupervisionRecord
+from mintrace_common.names import Watchlist
 
 from .config import Rules
-from .names import Watchlist
 
 RULE_VERSION = Rules().version
 

@@ -11,10 +11,10 @@ import asyncpg
 
 from mintrace_common.materials import is_controlled
 from mintrace_common.models import Alert, SupervisionRecord
+from mintrace_common.names import Watchlist, fold
 
 from . import rules as R
 from .config import Rules
-from .names import Watchlist, normalise
 
 LOCK = 0x6D696E7472616365  # "mintrace": serialises the stateful rules across instances
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -36,7 +36,7 @@ def _fact(rec: SupervisionRecord) -> tuple:
     return (rec.producer_id, rec.report_id, r.facility_id, rec.province_code, r.type, r.material,
             r.occurred_at, r.occurred_at.astimezone(CHINA).date(), rec.quantity_kg,
             r.counterparty.id if r.counterparty else None, r.counterparty_report_id,
-            normalise(r.export.consignee.name) if r.export else None)
+            fold(r.export.consignee.name).key if r.export else None)
 
 
 async def process(pool: asyncpg.Pool, batch: list[SupervisionRecord], watchlist: Watchlist,
@@ -97,7 +97,7 @@ async def _splits(conn, new: list[SupervisionRecord], now: datetime, rules: Rule
     for r in new:
         if r.report.type == "export" and r.report.export and is_controlled(r.report.material):
             groups.setdefault((r.producer_id, r.report.material,
-                               normalise(r.report.export.consignee.name)), []).append(r)
+                               fold(r.report.export.consignee.name).key), []).append(r)
     if not groups:
         return []
     keys = list(groups)

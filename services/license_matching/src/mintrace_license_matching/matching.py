@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from mintrace_common.materials import is_controlled
 from mintrace_common.models import ValidatedReport
+from mintrace_common.names import same_party
 
-from .names import same_party
 
 REASONS = ("UNLICENSED", "EXPIRED", "NOT_YET_VALID", "SUSPENDED", "REVOKED", "WRONG_EXPORTER",
            "MATERIAL_NOT_COVERED", "DESTINATION_MISMATCH", "CONSIGNEE_MISMATCH",
