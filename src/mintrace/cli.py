@@ -37,7 +37,9 @@ def _settings() -> Settings:
 
 
 def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
+    from rich.markup import escape
+
+    console.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(2)
 
 
@@ -82,17 +84,16 @@ def topics_list() -> None:
 @registry_app.command("load")
 def registry_load(file: Path = typer.Argument(..., help="Registry JSON document (SPEC §3); "
                                                         "'-' for standard input.")) -> None:
-    """Upsert a registry document (idempotent)."""
-    from pydantic import ValidationError
-
+    """Upsert a registry document (idempotent): producers, facilities, licences, watchlist,
+    reference_prices, fx_rates, opening_stocks. An unknown top-level key or an invalid entry
+    loads nothing and exits 1."""
     from mintrace_common import db, registry
-    from mintrace_common.models import RegistryDocument
 
     text = sys.stdin.read() if str(file) == "-" else _read(file)
     try:
-        doc = RegistryDocument.model_validate_json(text)
-    except ValidationError as exc:
-        _fail(f"{file} is not a valid registry document:\n{exc}")
+        doc = registry.parse(text)
+    except registry.RegistryError as exc:
+        _fail(f"{file} is not a valid registry document, nothing loaded: {exc}")
 
     async def go():
         conn = await db.connect(_settings().database_url)

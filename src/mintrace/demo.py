@@ -67,6 +67,18 @@ PRICES = {  # USD per kg, by (material, form)
     ("graphite", "ore"): "0.3",
 }
 
+# USD per unit of each currency (SPEC §6 fx_rates), as of the demo's reference date.
+FX_AS_OF = "2026-11-01"
+FX_RATES = {
+    "CNY": "0.1405", "EUR": "1.08", "GBP": "1.27", "JPY": "0.0067", "KRW": "0.00072",
+    "HKD": "0.128", "SGD": "0.745", "CHF": "1.13", "AED": "0.2723", "INR": "0.0119",
+    "RUB": "0.0108", "AUD": "0.655", "CAD": "0.728", "SEK": "0.094", "NOK": "0.092",
+    "DKK": "0.145", "PLN": "0.25", "CZK": "0.043", "HUF": "0.0027", "TRY": "0.029",
+    "BRL": "0.175", "MXN": "0.055", "ZAR": "0.055", "THB": "0.029", "MYR": "0.225",
+    "IDR": "0.000063", "VND": "0.000039", "TWD": "0.031", "SAR": "0.2666", "KZT": "0.002",
+    "ILS": "0.27", "NZD": "0.6",
+}
+
 # (producer key, material, buyer index, kg)
 LICENCES = [
     ("JX1", "Dy", 0, 50_000), ("JX1", "Tb", 1, 20_000), ("NM1", "Gd", 2, 80_000),
@@ -141,4 +153,6 @@ def registry(year: int = 2026) -> RegistryDocument:
         "watchlist": WATCHLIST,
         "reference_prices": [{"material": m, "form": f, "usd_per_kg": str(Decimal(p))}
                              for (m, f), p in PRICES.items()],
+        "fx_rates": [{"currency": c, "usd_per_unit": r, "as_of": FX_AS_OF}
+                     for c, r in FX_RATES.items()],
     })

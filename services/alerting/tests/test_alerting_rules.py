@@ -8,6 +8,7 @@ from alerting_records import record
 
 from mintrace_alerting import rules as R
 from mintrace_alerting.config import Rules
+from mintrace_common.models import Money
 from mintrace_common.names import Watchlist
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
@@ -37,6 +38,25 @@ def test_price_far_below_reference_is_flagged_and_near_reference_is_not():
     assert a.type == "PRICE_ANOMALY" and a.severity == "high"
     assert R.price_alerts(record(kg="1000", usd="156000"), PRICES, NOW, RULES) == []  # 60 %
     assert R.price_alerts(record(kg="1000", usd="900000"), PRICES, NOW, RULES)  # 3.5x
+
+
+def _valued(rec, amount: str, currency: str, value_usd: str | None):
+    report = rec.report.model_copy(update={"value": Money(amount=amount, currency=currency)})
+    return rec.model_copy(update={"report": report, "value_usd": value_usd and Decimal(value_usd)})
+
+
+def test_price_is_judged_on_the_value_routing_converted_at_the_registry_rate():
+    # 6.5 million KRW for a tonne of Dy oxide is about 4,700 USD: 2 % of the reference
+    under = _valued(record(kg="1000"), "6500000", "KRW", "4680")
+    [a] = R.price_alerts(under, PRICES, NOW, RULES)
+    assert a.details["declared"] == "6500000 KRW" and Decimal(a.details["unit_usd_per_kg"]) == Decimal("4.68")
+    fair = _valued(record(kg="1000"), "360000000", "KRW", "259200")
+    assert R.price_alerts(fair, PRICES, NOW, RULES) == []
+
+
+def test_a_value_without_a_rate_is_not_judged_as_if_it_were_usd():
+    no_rate = _valued(record(kg="1000"), "52000", "MNT", None)  # 52,000 MNT taken as USD: 20 %
+    assert R.price_alerts(no_rate, PRICES, NOW, RULES) == []
 
 
 def test_price_of_a_purchase_is_not_judged_only_the_sellers_declaration():

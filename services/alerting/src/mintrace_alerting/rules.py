@@ -91,6 +91,15 @@ def watchlist_alerts(rec: SupervisionRecord, watchlist: Watchlist, now: datetime
                     "all": sorted(hits)}, rec.report_id)]
 
 
+def declared_usd(rec: SupervisionRecord) -> Decimal | None:
+    """The value routing converted at the registry's rate (None: no rate, the record carries
+    FX_RATE_MISSING); a record routed before conversions existed counts only if in USD."""
+    if rec.value_usd is not None:
+        return rec.value_usd
+    v = rec.report.value
+    return v.amount if v is not None and v.currency.upper() == "USD" else None
+
+
 def price_alerts(rec: SupervisionRecord, reference: dict[tuple[str, str], Decimal],
                  now: datetime, rules: Rules) -> list[Alert]:
     """Only the seller's declaration counts: a buyer's purchase mirrors the same invoice."""
@@ -98,10 +107,10 @@ def price_alerts(rec: SupervisionRecord, reference: dict[tuple[str, str], Decima
     if r.type not in SALES or r.value is None or rec.quantity_kg <= 0:
         return []
     ref = reference.get((r.material, r.form))
-    fx = rules.usd_per.get(r.value.currency.upper())
-    if not ref or fx is None:
+    usd = declared_usd(rec)
+    if not ref or usd is None:
         return []
-    unit = r.value.amount * fx / rec.quantity_kg
+    unit = usd / rec.quantity_kg
     ratio = unit / ref
     if rules.price_low_ratio <= ratio <= rules.price_high_ratio:
         return []
@@ -112,7 +121,8 @@ def price_alerts(rec: SupervisionRecord, reference: dict[tuple[str, str], Decima
                    f"{unit:.2f} USD/kg, {ratio:.0%} of the reference {ref} USD/kg"
                    f"{' (possible under-invoicing)' if low else ''}", now, rules,
                    {"unit_usd_per_kg": str(round(unit, 4)), "reference_usd_per_kg": str(ref),
-                    "ratio": str(round(ratio, 4))}, rec.report_id)]
+                    "ratio": str(round(ratio, 4)), "declared": f"{r.value.amount} "
+                    f"{r.value.currency}"}, rec.report_id)]
 
 
 def transshipment_alerts(rec: SupervisionRecord, now: datetime, rules: Rules) -> list[Alert]:

@@ -9,9 +9,11 @@ from datetime import date, datetime
 
 import asyncpg
 
+from mintrace_common.fx import load_rates
+from mintrace_common.metrics import METRICS
 from mintrace_common.models import LicensedReport, RollupRow, SupervisionRecord
 
-from .routing import destination, rollup, supervision_record
+from .routing import destination, rollup, supervision_record, unconverted
 
 KEYS = "unnest($1::text[], $2::text[])"
 Key = tuple[str, str]
@@ -31,7 +33,8 @@ async def route_batch(pool: asyncpg.Pool, reports: dict[Key, LicensedReport],
             f"SELECT producer_id, report_id, province_code, published, record FROM routed_reports "
             f"WHERE (producer_id, report_id) IN (SELECT * FROM {KEYS})",
             [k[0] for k in keys], [k[1] for k in keys])}
-        fresh = {k: supervision_record(r, where.get(r.report.facility_id), now)
+        rates = await load_rates(conn)
+        fresh = {k: supervision_record(r, where.get(r.report.facility_id), now, rates)
                  for k, r in reports.items() if k not in existing}
         inserted = {(r["producer_id"], r["report_id"]) for r in await conn.fetch(
             "INSERT INTO routed_reports (producer_id, report_id, province_code, routed_at, record, "
@@ -43,6 +46,8 @@ async def route_batch(pool: asyncpg.Pool, reports: dict[Key, LicensedReport],
         # A key another consumer inserted meanwhile (a rebalance) is that consumer's to publish.
         new = [rec for k, rec in fresh.items() if k in inserted]
         await _add_to_rollup(conn, new)
+    for currency in unconverted(new):
+        METRICS.inc("fx_rate_missing_total", currency=currency)
     again = [(_stored(reports[k], row, now), True) for k, row in existing.items()
              if not row["published"]]
     return [(rec, False) for rec in new] + again
