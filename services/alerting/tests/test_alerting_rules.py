@@ -141,8 +141,21 @@ def test_mass_balance_within_tolerance_or_already_alerted_raises_nothing():
     assert alert is None and keep == 0  # back in balance: a new deficit alerts again
 
 
-def test_a_facility_without_any_reported_input_is_not_balanced_yet():
-    assert R.balance_decision(_balance(0, 5_000), NOW, RULES)[0] is None
+def test_a_facility_with_no_input_and_no_declared_stock_holds_nothing():
+    alert, keep = R.balance_decision(_balance(0, 1_500), NOW, RULES)
+    assert alert.type == "MASS_BALANCE" and Decimal(alert.details["deficit_kg"]) == 1_500
+    assert keep == 1_500
+    assert R.balance_decision(_balance(0, 150), NOW, RULES)[0] is None  # within 200 kg
+
+
+def test_declared_opening_stock_counts_as_input_within_the_tolerance():
+    stocked = lambda out: R.Balance("F-1", "P", "360000", "Dy", Decimal(0),  # noqa: E731
+                                    Decimal(out), Decimal(0), ["S-1"], Decimal(2_000))
+    assert R.balance_decision(stocked(1_800), NOW, RULES)[0] is None
+    assert R.balance_decision(stocked(2_250), NOW, RULES)[0] is None  # 5 % + 200 kg = 300
+    alert, _ = R.balance_decision(stocked(3_000), NOW, RULES)           # under-declared
+    assert alert is not None and alert.details["opening_kg"] == "2000"
+    assert Decimal(alert.details["deficit_kg"]) == 1_000
 
 
 def test_unconfirmed_transfer_is_due_only_after_the_window():

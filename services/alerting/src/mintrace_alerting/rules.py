@@ -249,30 +249,36 @@ class Balance:
     outflow_kg: Decimal
     alerted_deficit_kg: Decimal
     new_outflows: list[str]      # the outflow(s) the balance is taken at
+    opening_kg: Decimal = Decimal(0)  # declared in the registry (opening_stocks); none: 0
+
+    @property
+    def held_kg(self) -> Decimal:
+        return self.opening_kg + self.inflow_kg
 
 
 def balance_decision(b: Balance, now: datetime, rules: Rules) -> tuple[Alert | None, Decimal]:
-    """(alert, the alerted deficit to keep). A facility alerts again only once its deficit
-    grows beyond what was already alerted, or after it was back in balance. A facility that
-    never reported any input of the material is not balanced: at go-live it ships from opening
-    stock nobody reported."""
-    deficit = b.outflow_kg - b.inflow_kg
+    """(alert, the alerted deficit to keep). A facility holds its declared opening stock plus
+    what it reported mining, producing, buying or importing — a facility that declared none and
+    reported none holds nothing, so whatever it ships came from nowhere (illegal mining,
+    smuggling). A facility alerts again only once its deficit grows beyond what was already
+    alerted, or after it was back in balance."""
+    deficit = b.outflow_kg - b.held_kg
     if deficit <= 0:
         return None, Decimal(0)
-    if b.inflow_kg == 0:
-        return None, b.alerted_deficit_kg
-    allowed = b.inflow_kg * rules.mass_tolerance_ratio + rules.mass_tolerance_kg
+    allowed = b.held_kg * rules.mass_tolerance_ratio + rules.mass_tolerance_kg
     if (deficit <= allowed or deficit <= b.alerted_deficit_kg + rules.mass_tolerance_kg
             or not b.new_outflows):
         return None, b.alerted_deficit_kg
     ids = sorted(b.new_outflows)
+    source = (f"{b.opening_kg} kg declared opening stock and {b.inflow_kg} kg mined, produced "
+              f"or bought" if b.opening_kg else f"{b.inflow_kg} kg mined, produced or bought")
     return _alert("MASS_BALANCE", "high", b.province_code, b.producer_id, ids,
                   f"facility {b.facility_id} reported {b.outflow_kg} kg of {b.material} sold or "
-                  f"exported against {b.inflow_kg} kg mined, produced or bought "
-                  f"({deficit} kg unexplained)", now, rules,
+                  f"exported against {source} ({deficit} kg unexplained)", now, rules,
                   {"facility_id": b.facility_id, "material": b.material,
-                   "inflow_kg": str(b.inflow_kg), "outflow_kg": str(b.outflow_kg),
-                   "deficit_kg": str(deficit), "allowed_kg": str(allowed)},
+                   "opening_kg": str(b.opening_kg), "inflow_kg": str(b.inflow_kg),
+                   "outflow_kg": str(b.outflow_kg), "deficit_kg": str(deficit),
+                   "allowed_kg": str(allowed)},
                   b.facility_id, b.material, *ids), deficit
 
 

@@ -178,7 +178,8 @@ async def _spikes(conn, new: list[SupervisionRecord], now: datetime, rules: Rule
 
 async def sweep_balances(pool: asyncpg.Pool, now: datetime, rules: Rules) -> list[Alert]:
     """MASS_BALANCE for every sale or export settled since the last sweep: the facility's
-    balance of that material as of the outflow's occurred_at (event time), counting only facts
+    balance of that material (its declared opening stock plus inflows, against outflows) as of
+    the outflow's occurred_at (event time), counting only facts
     settled for `mass_settle_seconds`, so that an input still in flight on another partition
     does not make its own sale look unexplained."""
     async with pool.acquire() as conn, conn.transaction():
@@ -193,7 +194,8 @@ async def sweep_balances(pool: asyncpg.Pool, now: datetime, rules: Rules) -> lis
             "ON CONFLICT (name) DO UPDATE SET upto = EXCLUDED.upto", upto)
         rows = await conn.fetch(
             "SELECT o.facility_id, o.material, o.producer_id, o.province_code, o.report_id, "
-            "o.occurred_at, s.inflow, s.outflow, coalesce(b.alerted_deficit_kg, 0) AS alerted "
+            "o.occurred_at, s.inflow, s.outflow, coalesce(b.alerted_deficit_kg, 0) AS alerted, "
+            "coalesce(os.quantity_kg, 0) AS opening "
             "FROM alert_facts o "
             "CROSS JOIN LATERAL (SELECT "
             "  coalesce(sum(quantity_kg) FILTER (WHERE type = ANY($3::text[])), 0) AS inflow, "
@@ -202,6 +204,8 @@ async def sweep_balances(pool: asyncpg.Pool, now: datetime, rules: Rules) -> lis
             "  AND x.seen_at <= $2 AND (x.occurred_at, x.report_id) <= (o.occurred_at, o.report_id)"
             ") s LEFT JOIN mass_balance_state b ON b.facility_id = o.facility_id "
             "AND b.material = o.material "
+            "LEFT JOIN opening_stocks os ON os.facility_id = o.facility_id "
+            "AND os.material = o.material "
             "WHERE o.type = ANY($4::text[]) AND o.seen_at <= $2 "
             "AND ($1::timestamptz IS NULL OR o.seen_at > $1) "
             "ORDER BY o.facility_id, o.material, o.occurred_at, o.report_id",
@@ -211,7 +215,8 @@ async def sweep_balances(pool: asyncpg.Pool, now: datetime, rules: Rules) -> lis
             key = (row["facility_id"], row["material"])
             alerted = state.get(key, row["alerted"])
             b = R.Balance(*key[:1], row["producer_id"], row["province_code"], key[1],
-                          row["inflow"], row["outflow"], alerted, [row["report_id"]])
+                          row["inflow"], row["outflow"], alerted, [row["report_id"]],
+                          row["opening"])
             alert, state[key] = R.balance_decision(b, now, rules)
             if alert:
                 alerts.append(alert)
