@@ -36,7 +36,7 @@ def watchlist_quality() -> None:
     fp = [n for n in CLEAN_NAMES if wl.match(n)]
     rng = random.Random(1)
     variants = [(scenarios.watchlist_variants(e["name"], rng), e["name"])
-                for e in (rng.choice(demo.WATCHLIST) for _ in range(2000))]
+                for e in (rng.choice(demo.LATIN_WATCHLIST) for _ in range(2000))]
     hits = sum(1 for v, n in variants if (h := wl.match(v)) and h.listed == n)
     started = time.perf_counter()
     for n in CLEAN_NAMES * 20:

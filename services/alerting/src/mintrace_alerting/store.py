@@ -179,9 +179,9 @@ async def _spikes(conn, new: list[SupervisionRecord], now: datetime, rules: Rule
 async def sweep_balances(pool: asyncpg.Pool, now: datetime, rules: Rules) -> list[Alert]:
     """MASS_BALANCE for every sale or export settled since the last sweep: the facility's
     balance of that material (its declared opening stock plus inflows, against outflows) as of
-    the outflow's occurred_at (event time), counting only facts
-    settled for `mass_settle_seconds`, so that an input still in flight on another partition
-    does not make its own sale look unexplained."""
+    the outflow's occurred_at (event time). Outflows are judged once settled for
+    `mass_settle_seconds`, against every input seen by then, so that an input still in flight
+    on another partition does not make its own sale look unexplained."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK)
         since = await conn.fetchval("SELECT upto FROM sweep_watermarks WHERE name = 'mass'")
@@ -199,9 +199,10 @@ async def sweep_balances(pool: asyncpg.Pool, now: datetime, rules: Rules) -> lis
             "FROM alert_facts o "
             "CROSS JOIN LATERAL (SELECT "
             "  coalesce(sum(quantity_kg) FILTER (WHERE type = ANY($3::text[])), 0) AS inflow, "
-            "  coalesce(sum(quantity_kg) FILTER (WHERE type = ANY($4::text[])), 0) AS outflow "
+            "  coalesce(sum(quantity_kg) FILTER (WHERE type = ANY($4::text[]) "
+            "    AND x.seen_at <= $2), 0) AS outflow "
             "  FROM alert_facts x WHERE x.facility_id = o.facility_id AND x.material = o.material "
-            "  AND x.seen_at <= $2 AND (x.occurred_at, x.report_id) <= (o.occurred_at, o.report_id)"
+            "  AND (x.occurred_at, x.report_id) <= (o.occurred_at, o.report_id)"
             ") s LEFT JOIN mass_balance_state b ON b.facility_id = o.facility_id "
             "AND b.material = o.material "
             "LEFT JOIN opening_stocks os ON os.facility_id = o.facility_id "
