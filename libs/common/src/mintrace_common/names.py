@@ -248,14 +248,17 @@ def _units_score(a: list[str] | str, b: list[str] | str) -> float:
     return fuzz.ratio(a, b)
 
 
-def score(a: Folded, b: Folded) -> float:
+def score(a: Folded, b: Folded, a_phonetic: str | None = None,
+          b_phonetic: str | None = None) -> float:
     """Similarity 0-100 of party `a` to listed name `b`: by characters when both are written in
-    Chinese, by pinyin syllables when one is, else by Latin words."""
+    Chinese, by pinyin syllables when one is, else by Latin words (their `phonetic` forms may be
+    passed in when already computed)."""
     if a.han and b.han:
         return _units_score(a.han, b.han)
     if a.han or b.han:
         return _units_score(list(a.syllables or ()), list(b.syllables or ()))
-    return latin_score(phonetic(a), phonetic(b))
+    return latin_score(phonetic(a) if a_phonetic is None else a_phonetic,
+                       phonetic(b) if b_phonetic is None else b_phonetic)
 
 
 @dataclass(frozen=True)
@@ -271,17 +274,19 @@ class Watchlist:
     def __init__(self, entries: list[tuple[str, list[str], str]], min_score: float) -> None:
         """`entries`: (name, aliases, reason) per watchlist entry."""
         self.min_score = min_score
-        self._variants = [(fold(variant), name, variant, reason)
-                          for name, aliases, reason in entries for variant in (name, *aliases)]
+        self._variants = [(f, phonetic(f), name, variant, reason)
+                          for name, aliases, reason in entries for variant in (name, *aliases)
+                          for f in (fold(variant),)]
 
     def match(self, party_name: str) -> Hit | None:
         party = fold(party_name)
+        sound = phonetic(party)
         best: tuple[float, int] | None = None
-        for i, (listed, *_) in enumerate(self._variants):
-            s = score(party, listed)
+        for i, (listed, listed_sound, *_) in enumerate(self._variants):
+            s = score(party, listed, sound, listed_sound)
             if s >= self.min_score and (best is None or s > best[0]):
                 best = (s, i)
         if best is None:
             return None
-        _, name, variant, reason = self._variants[best[1]]
+        _, _, name, variant, reason = self._variants[best[1]]
         return Hit(party_name, name, variant, round(float(best[0]), 1), reason)
