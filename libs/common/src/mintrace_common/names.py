@@ -20,13 +20,9 @@ characters, and a Chinese name against pinyin by syllables — a shared word is 
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
-import opencc
 from cleanco.clean import get_unique_terms, normalize_terms
-from pypinyin import lazy_pinyin
-from pypinyin.constants import PINYIN_DICT
-from pypinyin.contrib.tone_convert import to_normal
 from rapidfuzz import fuzz
 
 # --- Latin ------------------------------------------------------------------------------------
@@ -53,7 +49,6 @@ _PARENS = re.compile(r"\(([^()]*)\)")
 
 # --- Chinese ----------------------------------------------------------------------------------
 
-_T2S = opencc.OpenCC("t2s")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 CN_LEGAL_FORMS = ("股份有限公司", "有限责任公司", "有限公司", "集团公司", "总公司", "公司", "集团",
                   "有限")
@@ -63,12 +58,40 @@ _CN_PARENS = re.compile(r"\((?:" + "|".join(CN_REGIONS + ("集团", "控股"))
                         + r")\)")
 _CN_LEADING = re.compile(r"^(?:" + "|".join(CN_REGIONS) + ")")
 
-_SYLLABLES = frozenset(to_normal(p).replace("ü", "v").replace("v", "u")
-                       for readings in PINYIN_DICT.values() for p in readings.split(","))
-_SYLLABLES -= {"m", "n", "ng", "hm", "hng", "ê"}
-_PY_LEGAL = sorted({tuple(s.replace("v", "u") for s in lazy_pinyin(f)) for f in CN_LEGAL_FORMS},
-                   key=len, reverse=True)
-_PY_REGIONS = [tuple(lazy_pinyin(r)) for r in CN_REGIONS]
+# OpenCC's dictionaries and pypinyin's take seconds to load: on first use, not at import.
+
+
+@cache
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s").convert
+
+
+@cache
+def _pinyin():
+    from pypinyin import lazy_pinyin
+
+    return lambda text: [s.replace("v", "u") for s in lazy_pinyin(text, errors="ignore")]
+
+
+_TONELESS = str.maketrans("āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ", "aaaaeeeeiiiioooouuuuuuuuunnnm")
+
+
+@cache
+def _syllables() -> frozenset[str]:
+    """Every pinyin syllable without tone (ü written u), from pypinyin's readings."""
+    from pypinyin.constants import PINYIN_DICT
+
+    readings = ",".join(PINYIN_DICT.values()).translate(_TONELESS)
+    return frozenset(readings.split(",")) - {"m", "n", "ng", "hm", "hng", "ê", ""}
+
+
+@cache
+def _py_forms() -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """(legal forms, region markers) in pinyin syllables, longest legal form first."""
+    legal = sorted({tuple(_pinyin()(f)) for f in CN_LEGAL_FORMS}, key=len, reverse=True)
+    return legal, [tuple(_pinyin()(r)) for r in CN_REGIONS]
 
 
 @dataclass(frozen=True)
@@ -140,25 +163,27 @@ def _strip_han(s: str) -> str:
 @lru_cache(maxsize=65536)
 def _segment(text: str) -> tuple[str, ...] | None:
     """Fewest pinyin syllables spelling `text` exactly, or None."""
+    syllables = _syllables()
     best: list[tuple[str, ...] | None] = [()] + [None] * len(text)
     for end in range(1, len(text) + 1):
         for start in range(max(0, end - 6), end):
             prev = best[start]
-            if prev is not None and text[start:end] in _SYLLABLES and (
+            if prev is not None and text[start:end] in syllables and (
                     best[end] is None or len(prev) + 1 < len(best[end])):
                 best[end] = (*prev, text[start:end])
     return best[-1]
 
 
 def _strip_syllables(syl: tuple[str, ...]) -> tuple[str, ...]:
+    legal, regions = _py_forms()
     changed = True
     while changed:
         changed = False
-        for form in _PY_LEGAL:
+        for form in legal:
             if len(syl) > len(form) + 1 and syl[-len(form):] == form:
                 syl, changed = syl[:-len(form)], True
                 break
-    for region in _PY_REGIONS:
+    for region in regions:
         if len(syl) > len(region) + 1 and syl[:len(region)] == region:
             syl = syl[len(region):]
     return syl
@@ -177,10 +202,10 @@ def fold(name: str) -> Folded:
     """The comparison form of a party name (see the module docstring)."""
     text = unicodedata.normalize("NFKC", name)
     if _HAN.search(text):
-        simplified = re.sub(r"\s+", "", _T2S.convert(text))
+        simplified = re.sub(r"\s+", "", _t2s()(text))
         han = _strip_han(simplified)
         latin = _ascii_words(_HAN.sub(" ", han))
-        syllables = tuple(s.replace("v", "u") for s in lazy_pinyin(han, errors="ignore"))
+        syllables = tuple(_pinyin()(han))
         return Folded(tuple(latin), han, _strip_syllables(syllables + tuple(latin)))
     words = _ascii_words(_drop_region_parens(text))
     if not words:
