@@ -37,6 +37,12 @@ PRODUCERS = [
     ("GD1", "Shenzhen Critical Minerals Trading", "440000", "440300", [("TRD", ["trading"])]),
     ("YN1", "Yunnan Germanium Industry", "530000", "530100", [("SML", ["smelting", "trading"])]),
     ("HLJ", "Jixi Graphite Group", "230000", "230300", [("MIN", ["mining", "separation", "trading"])]),
+    # a trader with warehouses that report no input: what they ship comes from declared opening
+    # stock, or from nowhere (the simulator's illegal-mining and opening-stock cases)
+    ("JX3", "Xunwu Rare Earth Trading Co.", "360000", "360734",
+     [("NIX", ["trading"]), ("OSP", ["trading"])]
+     + [(f"OSN{i}", ["trading"]) for i in range(1, 7)]
+     + [(f"OSM{i}", ["trading"]) for i in range(1, 7)]),
 ]
 
 BUYERS = [
@@ -52,7 +58,13 @@ WATCHLIST = [
      "reason": "transshipment to sanctioned destination"},
     {"name": "Sunrise Alloy Holdings Ltd", "country": "HK", "aliases": ["Sun Rise Alloy"],
      "reason": "front company"},
+    {"name": "香港华信贸易有限公司", "country": "HK", "aliases": [],
+     "reason": "front company for re-export to a sanctioned end user"},
+    {"name": "香港鼎盛金属材料有限公司", "country": "HK", "aliases": ["鼎盛金属"],
+     "reason": "transshipment of controlled metals"},
 ]
+
+LATIN_WATCHLIST = [e for e in WATCHLIST if e["name"].isascii()]
 
 PRICES = {  # USD per kg, by (material, form)
     ("Dy", "oxide"): "260", ("Dy", "metal"): "340", ("Tb", "oxide"): "1000",
@@ -65,6 +77,18 @@ PRICES = {  # USD per kg, by (material, form)
     ("REO-concentrate", "ore"): "1",
     ("La", "oxide"): "1.5", ("Ce", "oxide"): "1.5", ("Sb", "ore"): "4", ("W", "ore"): "12",
     ("graphite", "ore"): "0.3",
+}
+
+# USD per unit of each currency (SPEC §6 fx_rates), as of the demo's reference date.
+FX_AS_OF = "2026-11-01"
+FX_RATES = {
+    "CNY": "0.1405", "EUR": "1.08", "GBP": "1.27", "JPY": "0.0067", "KRW": "0.00072",
+    "HKD": "0.128", "SGD": "0.745", "CHF": "1.13", "AED": "0.2723", "INR": "0.0119",
+    "RUB": "0.0108", "AUD": "0.655", "CAD": "0.728", "SEK": "0.094", "NOK": "0.092",
+    "DKK": "0.145", "PLN": "0.25", "CZK": "0.043", "HUF": "0.0027", "TRY": "0.029",
+    "BRL": "0.175", "MXN": "0.055", "ZAR": "0.055", "THB": "0.029", "MYR": "0.225",
+    "IDR": "0.000063", "VND": "0.000039", "TWD": "0.031", "SAR": "0.2666", "KZT": "0.002",
+    "ILS": "0.27", "NZD": "0.6",
 }
 
 # (producer key, material, buyer index, kg)
@@ -97,7 +121,20 @@ SIM_LICENCES = [
     ("EL-2026-SIM-GE-001", "YN1", "Ge", 1, 1, 10_000_000),
     ("EL-2026-SIM-GA-001", "GD1", "Ga", 3, 3, 10_000_000),
     ("EL-2026-SIM-GRAPHITE-001", "HLJ", "graphite", 2, 2, 5_000_000_000),
+    ("EL-2026-SIM-DY-JX3", "JX3", "Dy", 0, 0, 500_000_000),
 ]
+
+# Declared opening stocks (SPEC §6), kg by (producer key, facility suffix, material): what a
+# facility held when reporting began. The benchmark population ships from these facilities
+# without reporting what they produce; JX3's warehouses ship from them alone (JX3-NIX-01
+# declared nothing: whatever it ships came from nowhere).
+OPENING_STOCKS = {
+    ("JX1", "SEP", "Tb"): 20_000, ("NM2", "MAG", "NdFeB-magnet"): 400_000,
+    ("HN1", "SML", "Sb"): 200_000, ("HN1", "SML", "W"): 300_000, ("YN1", "SML", "Ge"): 15_000,
+    ("GD1", "TRD", "Ga"): 10_000, ("JX3", "OSP", "Dy"): 2_000,
+    **{("JX3", f"OSN{i}", "Dy"): 1_500 + 500 * i for i in range(1, 7)},
+    **{("JX3", f"OSM{i}", "Dy"): 2_000 + 400 * i for i in range(1, 7)},
+}
 
 
 def party(i: int) -> tuple[str, str]:
@@ -141,4 +178,9 @@ def registry(year: int = 2026) -> RegistryDocument:
         "watchlist": WATCHLIST,
         "reference_prices": [{"material": m, "form": f, "usd_per_kg": str(Decimal(p))}
                              for (m, f), p in PRICES.items()],
+        "fx_rates": [{"currency": c, "usd_per_unit": r, "as_of": FX_AS_OF}
+                     for c, r in FX_RATES.items()],
+        "opening_stocks": [{"facility_id": facility_id(k, f), "material": m, "quantity_kg": kg,
+                            "as_of": f"{year}-01-01"}
+                           for (k, f, m), kg in OPENING_STOCKS.items()],
     })

@@ -8,6 +8,7 @@ what it does not have, ships at market prices and files every purchase. A scenar
 anomalies of chosen alert types among that traffic and remembers which report_ids it planted for
 each: that is the ground truth `evaluate` scores alerts against."""
 
+import functools
 import itertools
 import random
 from collections import defaultdict
@@ -22,14 +23,33 @@ from . import demo
 ALERT_TYPES = ("UNLICENSED_EXPORT", "LICENCE_INVALID", "LICENCE_QUANTITY_EXCEEDED",
                "WATCHLIST_COUNTERPARTY", "SPLIT_SHIPMENTS", "VOLUME_SPIKE", "PRICE_ANOMALY",
                "MASS_BALANCE", "UNCONFIRMED_TRANSFER", "TRANSSHIPMENT_RISK")
+# Families of planted anomalies beyond one per alert type (each alert type is also a family of
+# its own): the alert type each must raise. Every one of them is planted with near misses.
+FAMILIES: dict[str, str] = {
+    "no-input-facility": "MASS_BALANCE",             # ships with no input and no declared stock
+    "under-declared-opening-stock": "MASS_BALANCE",  # ships beyond its declared opening stock
+    "watchlist-chinese-script": "WATCHLIST_COUNTERPARTY",  # traditional, suffix, region marker
+    "watchlist-pinyin": "WATCHLIST_COUNTERPARTY",    # the listed Chinese name spelled in pinyin
+    "fx-under-invoicing": "PRICE_ANOMALY",           # under-invoiced in GBP, KRW, INR, AED, …
+}
+ALL_FAMILIES = ALERT_TYPES + tuple(FAMILIES)
 SCENARIOS: dict[str, tuple[str, ...]] = {
     "baseline": (),
-    "mixed": ALERT_TYPES,
+    "mixed": ALL_FAMILIES,
     "smuggling": ("UNLICENSED_EXPORT", "SPLIT_SHIPMENTS", "TRANSSHIPMENT_RISK",
-                  "WATCHLIST_COUNTERPARTY", "LICENCE_INVALID", "LICENCE_QUANTITY_EXCEEDED"),
-    "illegal-mining": ("MASS_BALANCE", "VOLUME_SPIKE", "UNCONFIRMED_TRANSFER"),
-    "tax-evasion": ("PRICE_ANOMALY",),
+                  "WATCHLIST_COUNTERPARTY", "LICENCE_INVALID", "LICENCE_QUANTITY_EXCEEDED",
+                  "watchlist-chinese-script", "watchlist-pinyin"),
+    "illegal-mining": ("MASS_BALANCE", "VOLUME_SPIKE", "UNCONFIRMED_TRANSFER",
+                       "no-input-facility", "under-declared-opening-stock"),
+    "tax-evasion": ("PRICE_ANOMALY", "fx-under-invoicing"),
 }
+# under-invoicing beyond the usual USD/CNY/EUR/JPY
+FX_CURRENCIES = ("GBP", "KRW", "INR", "AED", "CHF", "SGD", "HKD", "RUB", "TRY", "BRL", "SEK",
+                 "ZAR", "THB", "MYR", "PLN", "AUD")
+
+
+def family_type(family: str) -> str:
+    return FAMILIES.get(family, family)
 # Review thresholds of the alerting rules' defaults: normal exports stay above them.
 REVIEW_KG = {"Tb": 200, "Lu": 200, "Sc": 200, "Ga": 200, "Ge": 200}
 HS = {("REO-concentrate", "ore"): "2530.90", ("REO-concentrate", "concentrate"): "2846.10",
@@ -37,7 +57,9 @@ HS = {("REO-concentrate", "ore"): "2530.90", ("REO-concentrate", "concentrate"):
       ("W", "metal"): "8101.94", ("Ga", "metal"): "8112.92", ("Ge", "metal"): "8112.92",
       ("graphite", "ore"): "2504.10", ("graphite", "concentrate"): "2504.10",
       ("NdFeB-magnet", "magnet"): "8505.11"}
-CNY_PER_USD = Decimal("7.1")
+JX3_DY = ("JX3", "NIX", "Dy", "oxide", "EL-2026-SIM-DY-JX3", 0)
+LOCAL_CURRENCY = {"DE": "EUR", "FR": "EUR", "IT": "EUR", "NL": "EUR", "JP": "JPY", "KR": "KRW",
+                  "SG": "SGD"}
 
 # (producer key, facility suffix, type, stage, material, form, daily kg low, high)
 PRODUCTION = [
@@ -125,11 +147,80 @@ def watchlist_variants(name: str, rng: random.Random) -> str:
     return " ".join(core).upper()
 
 
+# Names that share a word with a listed Chinese name but are other companies: another line of
+# business, another city, one character of the trade name changed (never a homophone).
+CHINESE_NEAR_MISSES = {
+    "香港华信贸易有限公司": ["香港华信物流有限公司", "深圳华信贸易有限公司", "香港华兴贸易有限公司",
+                   "香港华信科技有限公司", "上海华信贸易有限公司", "香港中信贸易有限公司"],
+    "香港鼎盛金属材料有限公司": ["香港鼎盛物流有限公司", "香港鼎泰金属材料有限公司",
+                     "香港鼎盛建筑材料有限公司", "香港恒盛金属材料有限公司"],
+}
+_CN_FORMS = ("有限公司", "公司", "(集团)有限公司", "（集團）有限公司", "股份有限公司", "集团有限公司")
+
+
+def _cn_core(name: str) -> str:
+    core = name.removeprefix("香港")
+    return core.removesuffix("有限公司")
+
+
+@functools.cache
+def _to_traditional():
+    import opencc
+
+    return opencc.OpenCC("s2t").convert
+
+
+def chinese_variant(name: str, rng: random.Random) -> str:
+    """The listed Chinese name as an evader writes it: traditional characters, another legal
+    form, the region marker moved into (full-width) parentheses, spaces."""
+    core = _cn_core(name)
+    kind = rng.choice(["traditional", "suffix", "region", "fullwidth", "spaces"])
+    if kind == "traditional":
+        return _to_traditional()(name)
+    if kind == "suffix":
+        return rng.choice(["香港", ""]) + core + rng.choice(_CN_FORMS[1:])
+    if kind == "region":
+        return core + "(香港)" + rng.choice(_CN_FORMS[:2])
+    if kind == "fullwidth":
+        return _to_traditional()(core) + "（香港）有限公司"
+    return "香港 " + " ".join([core[:2], core[2:]]) + " 有限公司"
+
+
+def pinyin_variant(name: str, rng: random.Random) -> str:
+    """The listed Chinese name spelled in pinyin: with or without spaces and tone marks, the
+    legal form in pinyin or English, with or without the region."""
+    from pypinyin import Style, pinyin
+
+    core = _cn_core(name)
+    style = rng.choice([Style.NORMAL, Style.TONE])
+    syllables = [s[0] for s in pinyin(core, style=style)]
+    words = ([" ".join(syllables)] if rng.random() < 0.3 else
+             ["".join(syllables[i:i + 2]).capitalize() for i in range(0, len(syllables), 2)])
+    text = " ".join(words)
+    if rng.random() < 0.3:
+        text = text.upper()
+    prefix = rng.choice(["", "Xianggang ", "Xiānggǎng " if style == Style.TONE else ""])
+    return prefix + text + rng.choice([" Youxian Gongsi", " Co., Ltd.", " Limited",
+                                       " (HK) Ltd", " (Hong Kong) Limited", ""])
+
+
+def pinyin_of(name: str, rng: random.Random) -> str:
+    from pypinyin import lazy_pinyin
+
+    syllables = lazy_pinyin(_cn_core(name))
+    return " ".join("".join(syllables[i:i + 2]).capitalize()
+                    for i in range(0, len(syllables), 2)) + rng.choice([" Co., Ltd.", " Limited"])
+
+
 @dataclass
 class Planted:
     type: str
     report_ids: list[str]
     note: str
+    family: str = ""
+
+    def __post_init__(self) -> None:
+        self.family = self.family or self.type
 
 
 @dataclass
@@ -139,6 +230,7 @@ class Scenario:
     run: str
     reports: list[tuple[str, dict]] = field(default_factory=list)
     planted: list[Planted] = field(default_factory=list)
+    negatives: list[Planted] = field(default_factory=list)  # near misses: must raise nothing
 
     def by_type(self) -> dict[str, list[Planted]]:
         out: dict[str, list[Planted]] = defaultdict(list)
@@ -161,6 +253,9 @@ class World:
         self.licence = {n: (c, e) for n, _, _, c, e, _ in demo.SIM_LICENCES}
         # stock a late purchase brings, usable only once the purchase has occurred
         self.deferred: list[tuple[int, tuple[str, str], Decimal]] = []
+        # JX3's warehouses: shipped from the over-declared one, near-miss ones used this run
+        self.jx3_over_shipped = False
+        self.jx3_used: set[str] = set()
 
     # --- building blocks --------------------------------------------------------------------
     def day(self, d: int) -> date:
@@ -216,7 +311,7 @@ class World:
         seller, fac, stage, material, form, buyer, bfac, bstage, _ = row
         when = self.at(d, hour if hour is not None else self.rng.uniform(10, 14))
         sale = self.report(seller, fac, "domestic_sale", stage, material, form, kg, when)
-        unit_cny = self.price(material, form, factor) * CNY_PER_USD
+        unit_cny = self.price(material, form, factor) / Decimal(demo.FX_RATES["CNY"])
         sale["value"] = {"amount": str((kg * unit_cny).quantize(Decimal("0.01"))),
                          "currency": "CNY"}
         sale["counterparty"] = {"name": self.names[buyer], "country": "CN",
@@ -236,15 +331,18 @@ class World:
 
     def export(self, row, d: int, kg: Decimal, *, licence: str | None = "row",
                consignee: tuple[str, str] | None = None, end_user: tuple[str, str] | None = None,
-               factor: float | None = None, hour: float | None = None) -> dict:
+               factor: float | None = None, hour: float | None = None,
+               currency: str = "USD") -> dict:
         key, fac, material, form, number, _ = row
         c, e = self.licence[number]
         consignee = consignee or demo.party(c)
         end_user = end_user or demo.party(e)
         r = self.report(key, fac, "export", "trading", material, form, kg,
                         self.at(d, hour if hour is not None else self.rng.uniform(16, 21)))
-        r["value"] = {"amount": str((kg * self.price(material, form, factor))
-                                    .quantize(Decimal("0.01"))), "currency": "USD"}
+        usd = kg * self.price(material, form, factor)
+        rate = Decimal(1) if currency == "USD" else Decimal(demo.FX_RATES[currency])
+        r["value"] = {"amount": str((usd / rate).quantize(Decimal("0.01"))),
+                      "currency": currency}
         r["counterparty"] = {"name": consignee[0], "country": consignee[1],
                              "id": demo.lei("5299", 100 + sum(map(ord, consignee[0])))}
         r["export"] = {"licence_number": number if licence == "row" else licence,
@@ -285,7 +383,10 @@ class World:
                 continue
             kg = self.export_kg(material)
             if self.available(key, fac, material) * Decimal("0.7") >= kg:
-                self.export(row, d, kg, factor=self.rng.choice([None, None, 0.7, 1.6]))
+                buyer = demo.party(self.licence[row[4]][0])[1]
+                currency = self.rng.choice(["USD", "USD", LOCAL_CURRENCY.get(buyer, "USD")])
+                self.export(row, d, kg, factor=self.rng.choice([None, None, 0.7, 1.6]),
+                            currency=currency)
         if self.rng.random() < 0.6:
             self.light_export(d, self.rng.choice(CLEAN_BUYERS))
 
@@ -356,7 +457,10 @@ def _plant(w: World, t: str, d: int, split_streams, split_used, mb_rows) -> bool
     rng = w.rng
 
     def plant(ids: list[str], note: str) -> None:
-        w.scenario.planted.append(Planted(t, ids, note))
+        w.scenario.planted.append(Planted(family_type(t), ids, note, t))
+
+    def near_miss(ids: list[str], note: str) -> None:
+        w.scenario.negatives.append(Planted(family_type(t), ids, note, t))
 
     def stocked(row, kg: Decimal) -> bool:
         return w.available(row[0], row[1], row[2]) * Decimal("0.8") >= kg
@@ -396,7 +500,7 @@ def _plant(w: World, t: str, d: int, split_streams, split_used, mb_rows) -> bool
             return True
         return False
     elif t == "WATCHLIST_COUNTERPARTY":
-        entry = rng.choice(demo.WATCHLIST)
+        entry = rng.choice(demo.LATIN_WATCHLIST)
         name = watchlist_variants(entry["name"], rng)
         r = w.light_export(d, (name, entry["country"]), w.kg(300, 900))
         if r:
@@ -429,13 +533,64 @@ def _plant(w: World, t: str, d: int, split_streams, split_used, mb_rows) -> bool
                      and r[1]["material"] == material
                      and r[1]["type"] in ("mining_output", "processing_output",
                                           "domestic_purchase"))
-        kg = (max(stock, Decimal(0)) + inflow * Decimal("0.3") + 2000).quantize(Decimal(1))
+        opening = Decimal(demo.OPENING_STOCKS.get((key, fac, material), 0))
+        kg = (max(stock, Decimal(0)) + opening + (inflow + opening) * Decimal("0.3")
+              + 2000).quantize(Decimal(1))
         if kind == "sale":
             sale, _ = w.sell(row, d, kg, hour=21)
             plant([sale["report_id"]], f"{key} sells {kg} kg {material} with {stock} in stock")
         else:
             r = w.export(row, d, kg, hour=21)
             plant([r["report_id"]], f"{key} exports {kg} kg {material} with {stock} in stock")
+        return True
+    elif t == "no-input-facility":
+        kg = w.kg(1_200, 2_500)
+        r = w.export(JX3_DY, d, kg)
+        plant([r["report_id"]], f"JX3-NIX-01 (no input, nothing declared) exports {kg} kg Dy")
+        if (fac := _unused(w, "OSM")) is not None:
+            stock = demo.OPENING_STOCKS[("JX3", fac, "Dy")]
+            kg = (stock * Decimal(str(rng.uniform(0.45, 0.95)))).quantize(Decimal(1))
+            r = w.export(("JX3", fac, *JX3_DY[2:]), d, kg)
+            near_miss([r["report_id"]], f"JX3-{fac}-01 ships {kg} kg of its declared {stock}")
+        return True
+    elif t == "under-declared-opening-stock":
+        stock = demo.OPENING_STOCKS[("JX3", "OSP", "Dy")]
+        # never under the 1,000 kg review threshold: JX3's exports are not split shipments
+        kg = w.kg(1_050, 1_800) if w.jx3_over_shipped else stock + w.kg(600, 1_500)
+        w.jx3_over_shipped = True
+        r = w.export(("JX3", "OSP", *JX3_DY[2:]), d, kg)
+        plant([r["report_id"]], f"JX3-OSP-01 declared {stock} kg Dy, ships {kg} kg")
+        if (fac := _unused(w, "OSN")) is not None:
+            stock = demo.OPENING_STOCKS[("JX3", fac, "Dy")]
+            over = Decimal(rng.randrange(0, int(stock * 0.04) + 150))
+            r = w.export(("JX3", fac, *JX3_DY[2:]), d, stock + over)
+            near_miss([r["report_id"]], f"JX3-{fac}-01 declared {stock} kg Dy, ships "
+                                        f"{stock + over} kg (within the tolerance)")
+        return True
+    elif t in ("watchlist-chinese-script", "watchlist-pinyin"):
+        entry = rng.choice([e for e in demo.WATCHLIST if e["name"] in CHINESE_NEAR_MISSES])
+        listed, country = entry["name"], entry["country"]
+        pinyin = t == "watchlist-pinyin"
+        name = pinyin_variant(listed, rng) if pinyin else chinese_variant(listed, rng)
+        other = rng.choice(CHINESE_NEAR_MISSES[listed])
+        other = pinyin_of(other, rng) if pinyin else chinese_variant(other, rng)
+        if w.available("NM1", "SEP", "Nd") * Decimal("0.7") < 2 * 900:
+            return False
+        r = w.light_export(d, (name, country), w.kg(300, 900))
+        plant([r["report_id"]], f"{name!r} for {listed!r}")
+        r = w.light_export(d, (other, country), w.kg(300, 900))
+        near_miss([r["report_id"]], f"{other!r} is not {listed!r}")
+        return True
+    elif t == "fx-under-invoicing":
+        row = rng.choice([r for r in EXPORTS if r[2] not in ("Tb", "NdFeB-magnet", "W")])
+        kg, fair_kg = w.export_kg(row[2]), w.export_kg(row[2])
+        if not stocked(row, kg + fair_kg):
+            return False
+        low, fair = rng.sample(FX_CURRENCIES, 2)
+        r = w.export(row, d, kg, factor=rng.uniform(0.08, 0.3), currency=low)
+        plant([r["report_id"]], f"{row[2]} invoiced in {low} at a fraction of the market")
+        r = w.export(row, d, fair_kg, factor=rng.uniform(0.65, 1.6), currency=fair)
+        near_miss([r["report_id"]], f"{row[2]} invoiced in {fair} near the market price")
         return True
     elif t == "UNCONFIRMED_TRANSFER":
         row = rng.choice(SALES)
@@ -447,3 +602,11 @@ def _plant(w: World, t: str, d: int, split_streams, split_used, mb_rows) -> bool
             return True
         return False
     return False
+
+
+def _unused(w: World, prefix: str) -> str | None:
+    """A JX3 warehouse (suffix `prefix`N) not shipped from in this run, for one near miss."""
+    fac = next((f"{prefix}{i}" for i in range(1, 7) if f"{prefix}{i}" not in w.jx3_used), None)
+    if fac:
+        w.jx3_used.add(fac)
+    return fac

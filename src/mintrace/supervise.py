@@ -180,7 +180,7 @@ def rollup(province: str = typer.Option(..., help=PROVINCE_HELP),
         raise typer.Exit(1) from None
     t = Table(title=f"{slug}: last {days} day(s)")
     for col, right in (("material", False), ("destination", False), ("kg", True),
-                       ("value USD", True), ("reports", True), ("non-USD reports", True)):
+                       ("value USD", True), ("reports", True), ("values without rate", True)):
         t.add_column(col, justify="right" if right else "left")
     for r in rows:
         t.add_row(r["material"], r["destination_country"], f"{r['kg']:,.3f}",

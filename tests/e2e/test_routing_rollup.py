@@ -33,7 +33,9 @@ def licensed(run: str, n: int) -> LicensedReport:
     key, facility, _, material, type_ = FLOWS[n % len(FLOWS)]
     ids = demo.producer_ids()
     kg = Decimal(f"{10 + n}.125")
-    currency = "EUR" if n % 10 == 1 else "USD"  # some exports declared in euro
+    # some values declared in euro (converted at the demo registry's rate), some in tugrik
+    # (no rate: counted apart, never summed as if USD)
+    currency = {1: "EUR", 7: "MNT"}.get(n % 10, "USD")
     report = {**examples.REPORT, "report_id": f"RR-{run}-{n}", "producer_id": ids[key],
               "facility_id": facility, "type": type_, "material": material,
               # today in China, just after midnight: in every periodic summary (last 7 days)
@@ -55,10 +57,11 @@ def expected_rollup(reports: list[LicensedReport]) -> dict[tuple, tuple]:
         row = out.setdefault((province, r.report.material, r.report.type, dest),
                              [Decimal(0), Decimal(0), 0, 0])
         row[0] += r.quantity_kg
-        usd = r.report.value is not None and r.report.value.currency == "USD"
-        row[1] += r.report.value.amount if usd else 0
+        rate = {"USD": Decimal(1), "EUR": Decimal(demo.FX_RATES["EUR"])}.get(
+            r.report.value.currency) if r.report.value is not None else None
+        row[1] += r.report.value.amount * rate if rate is not None else 0
         row[2] += 1
-        row[3] += r.report.value is not None and not usd
+        row[3] += r.report.value is not None and rate is None
     return {k: tuple(v) for k, v in out.items()}
 
 
@@ -117,6 +120,13 @@ async def test_rollup_equals_routed_reports_after_routing_is_killed_mid_stream(m
     assert published == len(reports)
     # A report goes out twice only if the kill fell between its publication and its "published"
     # mark; every copy after the first is then marked for consumers to drop.
+    for v in reader.values("supervision.national"):
+        value = v["report"]["value"]
+        if value and value["currency"] == "MNT":  # no rate: visible on the record
+            assert v["value_usd"] is None and v["warnings"][-1]["code"] == "FX_RATE_MISSING"
+        elif value and value["currency"] == "EUR":
+            assert Decimal(v["value_usd"]) == Decimal(value["amount"]) * Decimal(
+                demo.FX_RATES["EUR"])
     seen: Counter = Counter()
     for v in reader.values("supervision.national"):
         seen[v["report_id"]] += 1

@@ -21,6 +21,10 @@ class Metrics:
                                      "Batches rewound after a transient failure", ["topic"]),
             "rejected_total": Counter("mintrace_reports_rejected_total",
                                       "Reports rejected", ["stage"]),
+            "fx_rate_missing_total": Counter(
+                "mintrace_fx_rate_missing_total",
+                "Routed reports whose value has no registry rate to USD (not converted)",
+                ["currency"]),
         }
         self.histograms = {
             "batch_seconds": Histogram("mintrace_batch_seconds", "Time to process one batch",

@@ -84,11 +84,11 @@ class Wire(BaseModel):
 
     @classmethod
     def extending(cls, base: "Wire", **fields):
-        """This envelope built from the previous stage's (already validated) one plus `fields`,
-        without dumping and validating the whole report again: every stage of the pipeline adds
-        a few fields, and this runs once per report on the hot path. The caller supplies fields
-        of the right types."""
-        return cls.model_construct(**dict(base), **fields)
+        """This envelope built from the previous stage's (already validated) one plus `fields`
+        (a field given replaces the base's), without dumping and validating the whole report
+        again: every stage of the pipeline adds a few fields, and this runs once per report on
+        the hot path. The caller supplies fields of the right types."""
+        return cls.model_construct(**{**dict(base), **fields})
 
 
 class Quantity(Wire):
@@ -236,6 +236,9 @@ class SupervisionRecord(LicensedReport):
     province_slug: str
     routed_at: datetime
     redelivery: bool = False
+    # the declared value in USD at the registry's rate when routed; null without a value or
+    # when the registry has no rate for its currency (then `warnings` has FX_RATE_MISSING)
+    value_usd: Decimal | None = None
 
 
 AlertType = Literal[
@@ -325,12 +328,33 @@ class ReferencePrice(RegistryItem):
     usd_per_kg: Decimal
 
 
+class FxRate(RegistryItem):
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")
+    usd_per_unit: Decimal = Field(gt=0)
+    as_of: date | None = None
+
+
+class OpeningStock(RegistryItem):
+    """What a facility held of a material when reporting began: an input to its mass balance."""
+
+    facility_id: str
+    material: Material
+    quantity_kg: Decimal = Field(ge=0)
+    as_of: date | None = None
+
+
 class RegistryDocument(RegistryItem):
+    """SPEC §3 and §6. Unknown top-level keys are refused (a typo'd list would be lost)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     producers: list[Producer] = []
     facilities: list[Facility] = []
     licences: list[Licence] = []
     watchlist: list[WatchlistEntry] = []
     reference_prices: list[ReferencePrice] = []
+    fx_rates: list[FxRate] = []
+    opening_stocks: list[OpeningStock] = []
 
 
 LicenceEventType = Literal["issued", "amended", "suspended", "revoked", "reinstated", "quantity_changed"]
@@ -364,7 +388,7 @@ class RollupRow(Wire):
     quantity_kg: Decimal
     value_usd: Decimal
     report_count: int
-    non_usd_count: int = 0  # reports valued in another currency: not in value_usd (not converted)
+    non_usd_count: int = 0  # reports whose value has no registry rate: not in value_usd
 
 
 class RollupSummary(Wire):

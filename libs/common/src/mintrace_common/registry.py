@@ -1,8 +1,40 @@
-"""Loading the registry document (SPEC §3): an idempotent upsert of every list."""
+"""Loading the registry document (SPEC §3, §6): an idempotent upsert of every list."""
 
+import difflib
+import json
 from decimal import Decimal
 
+from pydantic import ValidationError
+
 from .models import Licence, RegistryDocument
+
+
+class RegistryError(ValueError):
+    """The document cannot be loaded; the message names every problem."""
+
+
+def parse(text: str) -> RegistryDocument:
+    """The registry document in `text`. Raises RegistryError naming unknown top-level lists
+    (with the known list each most likely meant) and every invalid entry."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RegistryError(f"not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise RegistryError("a registry document is a JSON object of lists")
+    known = list(RegistryDocument.model_fields)
+    unknown = [k for k in raw if k not in known]
+    if unknown:
+        hints = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, known, n=1, cutoff=0.6)
+            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise RegistryError(f"unknown top-level key(s): {', '.join(hints)}; "
+                            f"known: {', '.join(known)}")
+    try:
+        return RegistryDocument.model_validate(raw)
+    except ValidationError as exc:
+        raise RegistryError(str(exc)) from None
 
 # A licence's terms are upserted; what exports have drawn of it (drawn_kg) is the ledger's and
 # survives any change of terms. The balance follows the maximum: remaining = new max - drawn,
@@ -95,6 +127,20 @@ async def load(conn, doc: RegistryDocument, source: str = "registry-load") -> di
                 "INSERT INTO reference_prices (material, form, usd_per_kg) VALUES ($1, $2, $3) "
                 "ON CONFLICT (material, form) DO UPDATE SET usd_per_kg = EXCLUDED.usd_per_kg",
                 [(r.material, r.form, r.usd_per_kg) for r in doc.reference_prices])
+        if doc.fx_rates:
+            await conn.executemany(
+                "INSERT INTO fx_rates (currency, usd_per_unit, as_of) VALUES ($1, $2, $3) "
+                "ON CONFLICT (currency) DO UPDATE SET usd_per_unit = EXCLUDED.usd_per_unit, "
+                "as_of = EXCLUDED.as_of, updated_at = now()",
+                [(r.currency, r.usd_per_unit, r.as_of) for r in doc.fx_rates])
+        if doc.opening_stocks:
+            await conn.executemany(
+                "INSERT INTO opening_stocks (facility_id, material, quantity_kg, as_of) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (facility_id, material) DO UPDATE SET "
+                "quantity_kg = EXCLUDED.quantity_kg, as_of = EXCLUDED.as_of, updated_at = now()",
+                [(s.facility_id, s.material, s.quantity_kg, s.as_of)
+                 for s in doc.opening_stocks])
     return {"producers": len(doc.producers), "facilities": len(doc.facilities),
             "licences": len(doc.licences), "licences_changed": len(changed),
-            "watchlist": len(doc.watchlist), "reference_prices": len(doc.reference_prices)}
+            "watchlist": len(doc.watchlist), "reference_prices": len(doc.reference_prices),
+            "fx_rates": len(doc.fx_rates), "opening_stocks": len(doc.opening_stocks)}

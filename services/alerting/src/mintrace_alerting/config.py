@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 class Rules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: str = "2026.11-2"
+    version: str = "2026.11-3"
 
     # WATCHLIST_COUNTERPARTY: rapidfuzz score (0-100) on normalised names.
     watchlist_min_score: float = 88.0
@@ -38,11 +38,10 @@ class Rules(BaseModel):
     # PRICE_ANOMALY: declared unit value vs the registry reference price (sales and exports).
     price_low_ratio: Decimal = Decimal("0.5")
     price_high_ratio: Decimal = Decimal("2.5")
-    usd_per: dict[str, Decimal] = {"USD": Decimal(1), "CNY": Decimal("0.14"),
-                                   "EUR": Decimal("1.08"), "JPY": Decimal("0.0067")}
 
     # MASS_BALANCE: per facility and material, cumulative outflows (sales, exports) may exceed
-    # inflows (mined, produced, purchased, imported) by at most this much before alerting.
+    # inflows (declared opening stock, mined, produced, purchased, imported) by at most this
+    # much before alerting.
     mass_tolerance_ratio: Decimal = Decimal("0.05")
     mass_tolerance_kg: Decimal = Decimal(200)
     # evaluated on facts settled this long, so that an input still in flight on another

@@ -10,9 +10,9 @@ from decimal import Decimal
 from mintrace_common.materials import is_controlled
 from mintrace_common.models import Alert, SupervisionRecord
 from mintrace_common.refusals import INVALID, alert_type
+from mintrace_common.names import Watchlist
 
 from .config import Rules
-from .names import Watchlist
 
 SALES = ("domestic_sale", "export")
 INFLOWS = ("mining_output", "processing_output", "domestic_purchase", "import")
@@ -87,6 +87,15 @@ def watchlist_alerts(rec: SupervisionRecord, watchlist: Watchlist, now: datetime
                     "all": sorted(hits)}, rec.report_id)]
 
 
+def declared_usd(rec: SupervisionRecord) -> Decimal | None:
+    """The value routing converted at the registry's rate (None: no rate, the record carries
+    FX_RATE_MISSING); a record routed before conversions existed counts only if in USD."""
+    if rec.value_usd is not None:
+        return rec.value_usd
+    v = rec.report.value
+    return v.amount if v is not None and v.currency.upper() == "USD" else None
+
+
 def price_alerts(rec: SupervisionRecord, reference: dict[tuple[str, str], Decimal],
                  now: datetime, rules: Rules) -> list[Alert]:
     """Only the seller's declaration counts: a buyer's purchase mirrors the same invoice."""
@@ -94,10 +103,10 @@ def price_alerts(rec: SupervisionRecord, reference: dict[tuple[str, str], Decima
     if r.type not in SALES or r.value is None or rec.quantity_kg <= 0:
         return []
     ref = reference.get((r.material, r.form))
-    fx = rules.usd_per.get(r.value.currency.upper())
-    if not ref or fx is None:
+    usd = declared_usd(rec)
+    if not ref or usd is None:
         return []
-    unit = r.value.amount * fx / rec.quantity_kg
+    unit = usd / rec.quantity_kg
     ratio = unit / ref
     if rules.price_low_ratio <= ratio <= rules.price_high_ratio:
         return []
@@ -108,7 +117,8 @@ def price_alerts(rec: SupervisionRecord, reference: dict[tuple[str, str], Decima
                    f"{unit:.2f} USD/kg, {ratio:.0%} of the reference {ref} USD/kg"
                    f"{' (possible under-invoicing)' if low else ''}", now, rules,
                    {"unit_usd_per_kg": str(round(unit, 4)), "reference_usd_per_kg": str(ref),
-                    "ratio": str(round(ratio, 4))}, rec.report_id)]
+                    "ratio": str(round(ratio, 4)), "declared": f"{r.value.amount} "
+                    f"{r.value.currency}"}, rec.report_id)]
 
 
 def transshipment_alerts(rec: SupervisionRecord, now: datetime, rules: Rules) -> list[Alert]:
@@ -235,30 +245,36 @@ class Balance:
     outflow_kg: Decimal
     alerted_deficit_kg: Decimal
     new_outflows: list[str]      # the outflow(s) the balance is taken at
+    opening_kg: Decimal = Decimal(0)  # declared in the registry (opening_stocks); none: 0
+
+    @property
+    def held_kg(self) -> Decimal:
+        return self.opening_kg + self.inflow_kg
 
 
 def balance_decision(b: Balance, now: datetime, rules: Rules) -> tuple[Alert | None, Decimal]:
-    """(alert, the alerted deficit to keep). A facility alerts again only once its deficit
-    grows beyond what was already alerted, or after it was back in balance. A facility that
-    never reported any input of the material is not balanced: at go-live it ships from opening
-    stock nobody reported."""
-    deficit = b.outflow_kg - b.inflow_kg
+    """(alert, the alerted deficit to keep). A facility holds its declared opening stock plus
+    what it reported mining, producing, buying or importing — a facility that declared none and
+    reported none holds nothing, so whatever it ships came from nowhere (illegal mining,
+    smuggling). A facility alerts again only once its deficit grows beyond what was already
+    alerted, or after it was back in balance."""
+    deficit = b.outflow_kg - b.held_kg
     if deficit <= 0:
         return None, Decimal(0)
-    if b.inflow_kg == 0:
-        return None, b.alerted_deficit_kg
-    allowed = b.inflow_kg * rules.mass_tolerance_ratio + rules.mass_tolerance_kg
+    allowed = b.held_kg * rules.mass_tolerance_ratio + rules.mass_tolerance_kg
     if (deficit <= allowed or deficit <= b.alerted_deficit_kg + rules.mass_tolerance_kg
             or not b.new_outflows):
         return None, b.alerted_deficit_kg
     ids = sorted(b.new_outflows)
+    source = (f"{b.opening_kg} kg declared opening stock and {b.inflow_kg} kg mined, produced "
+              f"or bought" if b.opening_kg else f"{b.inflow_kg} kg mined, produced or bought")
     return _alert("MASS_BALANCE", "high", b.province_code, b.producer_id, ids,
                   f"facility {b.facility_id} reported {b.outflow_kg} kg of {b.material} sold or "
-                  f"exported against {b.inflow_kg} kg mined, produced or bought "
-                  f"({deficit} kg unexplained)", now, rules,
+                  f"exported against {source} ({deficit} kg unexplained)", now, rules,
                   {"facility_id": b.facility_id, "material": b.material,
-                   "inflow_kg": str(b.inflow_kg), "outflow_kg": str(b.outflow_kg),
-                   "deficit_kg": str(deficit), "allowed_kg": str(allowed)},
+                   "opening_kg": str(b.opening_kg), "inflow_kg": str(b.inflow_kg),
+                   "outflow_kg": str(b.outflow_kg), "deficit_kg": str(deficit),
+                   "allowed_kg": str(allowed)},
                   b.facility_id, b.material, *ids), deficit
 
 

@@ -16,11 +16,11 @@ from mintrace_common.chinatime import china_day
 from mintrace_common.kafka import Emit
 from mintrace_common.materials import is_controlled
 from mintrace_common.models import Alert, SupervisionRecord
+from mintrace_common.names import Watchlist, fold
 from mintrace_common.provinces import BY_CODE
 
 from . import rules as R
 from .config import Rules
-from .names import Watchlist, normalise
 
 log = telemetry.get_logger(__name__)
 Reference = dict[tuple[str, str], Decimal]
@@ -43,12 +43,12 @@ def fact(rec: SupervisionRecord) -> tuple:
     return (rec.producer_id, rec.report_id, r.facility_id, rec.province_code, r.type, r.material,
             r.occurred_at, china_day(r.occurred_at), rec.quantity_kg,
             r.counterparty.id if r.counterparty else None, r.counterparty_report_id,
-            normalise(r.export.consignee.name) if r.export else None)
+            fold(r.export.consignee.name).key if r.export else None)
 
 
 def _split_key(r: SupervisionRecord) -> tuple[str, str, str] | None:
     if r.report.type == "export" and r.report.export and is_controlled(r.report.material):
-        return r.producer_id, r.report.material, normalise(r.report.export.consignee.name)
+        return r.producer_id, r.report.material, fold(r.report.export.consignee.name).key
     return None
 
 
@@ -191,13 +191,15 @@ async def sweep_balances(uow: AlertingUnitOfWork, now: datetime, rules: Rules,
                           key=lambda f: (f["facility_id"], f["material"], f["occurred_at"],
                                          f["report_id"]))
         around = await uow.balances.around(outflows) if outflows else []
+        opening = await uow.balances.opening(sorted(totals))
         alerts, state = [], {}
         for o, (later_in, later_out, unsettled_in) in zip(outflows, around):
             key = (o["facility_id"], o["material"])
             inflow, outflow, alerted = totals[key]
             b = R.Balance(o["facility_id"], o["producer_id"], o["province_code"], o["material"],
                           inflow - later_in + unsettled_in, outflow - later_out,
-                          state.get(key, alerted), [o["report_id"]])
+                          state.get(key, alerted), [o["report_id"]],
+                          opening.get(key, Decimal(0)))
             alert, state[key] = R.balance_decision(b, now, rules)
             if alert:
                 alerts.append(alert)

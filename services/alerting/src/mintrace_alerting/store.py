@@ -11,7 +11,7 @@ from mintrace_common.models import Alert
 from mintrace_common.uow import UnitOfWork
 
 from . import rules as R
-from .names import Watchlist
+from mintrace_common.names import Watchlist
 
 _ALERT_COLUMNS = ("alert_id, type, severity, province_code, producer_id, report_ids, summary, "
                   "raised_at, rule_version, details")
@@ -191,6 +191,14 @@ class Balances:
             "INSERT INTO mass_pending (producer_id, report_id, seen_at) "
             "SELECT p, r, clock_timestamp() FROM unnest($1::text[], $2::text[]) AS u(p, r) "
             "ON CONFLICT DO NOTHING", [k[0] for k in keys], [k[1] for k in keys])
+
+    async def opening(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Decimal]:
+        """(facility, material) -> the opening stock declared in the registry (none: absent)."""
+        rows = await self.conn.fetch(
+            "SELECT o.facility_id, o.material, o.quantity_kg FROM opening_stocks o JOIN unnest("
+            "$1::text[], $2::text[]) AS k(f, m) ON o.facility_id = k.f AND o.material = k.m",
+            [k[0] for k in keys], [k[1] for k in keys])
+        return {(r["facility_id"], r["material"]): r["quantity_kg"] for r in rows}
 
     async def take_settled(self, settle: timedelta, limit: int) -> list[asyncpg.Record]:
         """Remove up to `limit` queued facts older than `settle` from the queue; returns their

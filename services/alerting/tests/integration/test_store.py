@@ -12,7 +12,7 @@ from mintrace import devstack
 from mintrace_alerting import service
 from mintrace_alerting.store import AlertingUnitOfWork
 from mintrace_alerting.config import Rules
-from mintrace_alerting.names import Watchlist
+from mintrace_common.names import Watchlist
 from mintrace_common import db
 
 
@@ -29,7 +29,7 @@ async def pool(alerting_db_url):
     p = await db.create_pool(alerting_db_url, 1, 4)
     async with p.acquire() as conn:
         await conn.execute("TRUNCATE alert_facts, pending_transfers, split_episodes, "
-                           "mass_balance_state, mass_pending, alerts")
+                           "mass_balance_state, mass_pending, alerts, opening_stocks")
     yield p
     await p.close()
 
@@ -122,6 +122,26 @@ async def test_sale_before_the_material_existed_is_a_mass_balance_alert_in_event
     assert await service.sweep_balances(AlertingUnitOfWork(pool), NOW, RULES) == []
 
 
+def shipped(i: int, facility: str, kg: int, hours: int):
+    return record(f"X-{i}", producer=SELLER, kg=str(kg), usd=None, facility=facility,
+                  when=T0 + timedelta(hours=hours))
+
+
+async def test_exports_beyond_declared_opening_stock_alert_and_from_nowhere_too(pool):
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO opening_stocks (facility_id, material, quantity_kg) "
+                           "VALUES ('OS-TRD-01', 'Dy', 2000), ('OS-TRD-02', 'Dy', 2000)")
+    await run(pool, [shipped(1, "OS-TRD-01", 1_500, 0),     # within the declared stock
+                     shipped(2, "OS-TRD-01", 700, 30),      # 200 over: within 5 % + 200 kg
+                     shipped(3, "OS-TRD-02", 1_500, 0),
+                     shipped(4, "OS-TRD-02", 1_400, 30),    # 900 over: under-declared
+                     shipped(5, "NO-INPUT-01", 1_500, 10)])  # declared none, reported none
+    await asyncio.sleep(0.01)
+    alerts = await service.sweep_balances(AlertingUnitOfWork(pool), NOW, RULES)
+    assert sorted((a.report_ids[0], a.details["opening_kg"], a.details["deficit_kg"])
+                  for a in alerts) == [("X-4", "2000", "900"), ("X-5", "0", "1500")]
+
+
 async def test_alerts_left_unpublished_by_a_crash_are_claimed_once(pool):
     await run(pool, [piece(0), piece(1), piece(2)])
     claimed = await service.unpublished(AlertingUnitOfWork(pool), timedelta(0))
@@ -155,8 +175,9 @@ async def test_batches_and_sweeps_about_other_conditions_do_not_wait_for_a_held_
         assert await asyncio.wait_for(run(pool, [other]), 60) == []
         assert await asyncio.wait_for(service.sweep_transfers(
             AlertingUnitOfWork(pool), NOW, RULES), 60) == []
-        assert await asyncio.wait_for(service.sweep_balances(
-            AlertingUnitOfWork(pool), NOW, RULES), 60) == []
+        # O-1 ships from a facility that declared no opening stock: material from nowhere
+        assert [(a.type, a.report_ids) for a in await asyncio.wait_for(service.sweep_balances(
+            AlertingUnitOfWork(pool), NOW, RULES), 60)] == [("MASS_BALANCE", ["O-1"])]
         same = asyncio.create_task(run(pool, [piece(5)]))
         await asyncio.sleep(0.5)
         assert not same.done(), "a batch on the held condition must wait for it"

@@ -8,7 +8,8 @@ from mintrace_common.examples import supervision_record as record
 
 from mintrace_alerting import rules as R
 from mintrace_alerting.config import Rules
-from mintrace_alerting.names import Watchlist
+from mintrace_common.models import Money
+from mintrace_common.names import Watchlist
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 RULES = Rules()
@@ -37,6 +38,25 @@ def test_price_far_below_reference_is_flagged_and_near_reference_is_not():
     assert a.type == "PRICE_ANOMALY" and a.severity == "high"
     assert R.price_alerts(record(kg="1000", usd="156000"), PRICES, NOW, RULES) == []  # 60 %
     assert R.price_alerts(record(kg="1000", usd="900000"), PRICES, NOW, RULES)  # 3.5x
+
+
+def _valued(rec, amount: str, currency: str, value_usd: str | None):
+    report = rec.report.model_copy(update={"value": Money(amount=amount, currency=currency)})
+    return rec.model_copy(update={"report": report, "value_usd": value_usd and Decimal(value_usd)})
+
+
+def test_price_is_judged_on_the_value_routing_converted_at_the_registry_rate():
+    # 6.5 million KRW for a tonne of Dy oxide is about 4,700 USD: 2 % of the reference
+    under = _valued(record(kg="1000"), "6500000", "KRW", "4680")
+    [a] = R.price_alerts(under, PRICES, NOW, RULES)
+    assert a.details["declared"] == "6500000 KRW" and Decimal(a.details["unit_usd_per_kg"]) == Decimal("4.68")
+    fair = _valued(record(kg="1000"), "360000000", "KRW", "259200")
+    assert R.price_alerts(fair, PRICES, NOW, RULES) == []
+
+
+def test_a_value_without_a_rate_is_not_judged_as_if_it_were_usd():
+    no_rate = _valued(record(kg="1000"), "52000", "MNT", None)  # 52,000 MNT taken as USD: 20 %
+    assert R.price_alerts(no_rate, PRICES, NOW, RULES) == []
 
 
 def test_price_of_a_purchase_is_not_judged_only_the_sellers_declaration():
@@ -121,8 +141,21 @@ def test_mass_balance_within_tolerance_or_already_alerted_raises_nothing():
     assert alert is None and keep == 0  # back in balance: a new deficit alerts again
 
 
-def test_a_facility_without_any_reported_input_is_not_balanced_yet():
-    assert R.balance_decision(_balance(0, 5_000), NOW, RULES)[0] is None
+def test_a_facility_with_no_input_and_no_declared_stock_holds_nothing():
+    alert, keep = R.balance_decision(_balance(0, 1_500), NOW, RULES)
+    assert alert.type == "MASS_BALANCE" and Decimal(alert.details["deficit_kg"]) == 1_500
+    assert keep == 1_500
+    assert R.balance_decision(_balance(0, 150), NOW, RULES)[0] is None  # within 200 kg
+
+
+def test_declared_opening_stock_counts_as_input_within_the_tolerance():
+    stocked = lambda out: R.Balance("F-1", "P", "360000", "Dy", Decimal(0),  # noqa: E731
+                                    Decimal(out), Decimal(0), ["S-1"], Decimal(2_000))
+    assert R.balance_decision(stocked(1_800), NOW, RULES)[0] is None
+    assert R.balance_decision(stocked(2_250), NOW, RULES)[0] is None  # 5 % + 200 kg = 300
+    alert, _ = R.balance_decision(stocked(3_000), NOW, RULES)           # under-declared
+    assert alert is not None and alert.details["opening_kg"] == "2000"
+    assert Decimal(alert.details["deficit_kg"]) == 1_000
 
 
 def test_unconfirmed_transfer_is_due_only_after_the_window():

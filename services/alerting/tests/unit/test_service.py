@@ -9,7 +9,7 @@ from decimal import Decimal
 from mintrace_alerting import rules as R
 from mintrace_alerting import service
 from mintrace_alerting.config import Rules
-from mintrace_alerting.names import Watchlist, normalise
+from mintrace_common.names import Watchlist, fold
 from mintrace_common.models import MAX_EVIDENCE, Alert
 
 from mintrace_common.examples import supervision_record as record
@@ -126,6 +126,9 @@ class FakeBalances:
     def __init__(self, uow):
         self.uow = uow
 
+    async def opening(self, keys):
+        return {k: v for k, v in getattr(self.uow.s, "opening", {}).items() if k in keys}
+
     async def enqueue(self, keys):
         self.uow.s.pending |= set(keys)
 
@@ -213,8 +216,8 @@ async def test_a_batch_locks_only_the_conditions_its_reports_can_change():
                     record("M-1", type_="mining_output", material="W", form="ore", usd=None)])
     [keys] = uow.locked
     p = piece(0).producer_id
-    assert keys == sorted([("split", p, "Dy", normalise("Hanse Magnetics GmbH")),
-                           ("split", p, "Dy", normalise("Nippon Motor Materials KK")),
+    assert keys == sorted([("split", p, "Dy", fold("Hanse Magnetics GmbH").key),
+                           ("split", p, "Dy", fold("Nippon Motor Materials KK").key),
                            ("spike", p, "W", "mining_output")])
 
 

@@ -12,8 +12,9 @@ from mintrace_common.chinatime import china_day
 from mintrace_common.materials import is_controlled
 from mintrace_common.models import LicenceEvent, ValidatedReport
 from mintrace_common.refusals import Refusal
+from mintrace_common.models import ValidatedReport
+from mintrace_common.names import same_party
 
-from .names import same_party
 
 Key = tuple[str, str]  # (producer_id, report_id)
 

@@ -9,7 +9,9 @@ from decimal import Decimal
 from mintrace_common import topics
 from mintrace_common.chinatime import china_day
 from mintrace_common.kafka import Emit
-from mintrace_common.models import LicensedReport, RollupRow, RollupSummary, SupervisionRecord
+from mintrace_common.fx import Rates, to_usd
+from mintrace_common.models import (LicensedReport, Problem, RollupRow, RollupSummary,
+                                    SupervisionRecord)
 from mintrace_common.provinces import BY_CODE
 
 DOMESTIC = "CN"
@@ -20,15 +22,41 @@ class UnknownFacility(ValueError):
     """The facility has no registered province; the report cannot be routed."""
 
 
-def supervision_record(report: LicensedReport, province_code: str | None,
-                       now: datetime) -> SupervisionRecord:
-    """The routed record, all decisions attached. Raises UnknownFacility."""
+FX_RATE_MISSING = "FX_RATE_MISSING"
+
+
+def valued(report: LicensedReport, rates: Rates) -> tuple[Decimal | None, list[Problem]]:
+    """(value in USD, warnings): a value in a currency the registry has no rate for stays
+    unconverted and the record says so with an FX_RATE_MISSING warning."""
+    value = report.report.value
+    if value is None:
+        return None, list(report.warnings)
+    usd = to_usd(value, rates)
+    if usd is not None:
+        return usd, list(report.warnings)
+    return None, [*report.warnings, Problem(
+        code=FX_RATE_MISSING, path="report.value.currency",
+        message=f"no registry rate for {value.currency}: the value is not converted to USD")]
+
+
+def supervision_record(report: LicensedReport, province_code: str | None, now: datetime,
+                       rates: Rates | None = None) -> SupervisionRecord:
+    """The routed record, all decisions attached, its value converted at `rates`.
+    Raises UnknownFacility."""
     province = BY_CODE.get(province_code or "")
     if province is None:
         raise UnknownFacility(f"facility {report.report.facility_id} has no known province "
                               f"({province_code!r})")
+    value_usd, warnings = valued(report, rates or {})
     return SupervisionRecord.extending(report, province_code=province.code,
-                                       province_slug=province.slug, routed_at=now)
+                                       province_slug=province.slug, routed_at=now,
+                                       value_usd=value_usd, warnings=warnings)
+
+
+def unconverted(records: Iterable[SupervisionRecord]) -> list[str]:
+    """The currencies of values left unconverted, one entry per record (for the counter)."""
+    return [r.report.value.currency for r in records
+            if r.report.value is not None and r.value_usd is None]
 
 
 def emits(record: SupervisionRecord, redelivery: bool = False) -> list[Emit]:
@@ -73,19 +101,18 @@ def rollup_key(record: SupervisionRecord) -> RollupKey:
 
 
 def rollup(records: Iterable[SupervisionRecord]) -> dict[RollupKey, RollupDelta]:
-    """What these reports add to the rollup. Values in currencies other than USD are not
-    converted (the registry holds no exchange rates): they are left out of value_usd and counted
-    in non_usd_count so the gap stays visible."""
+    """What these reports add to the rollup. value_usd sums the records' converted values; a
+    value the registry had no rate for is left out of it and counted in non_usd_count, so the
+    gap stays visible."""
     out: dict[RollupKey, RollupDelta] = {}
     for r in records:
         d = out.setdefault(rollup_key(r), RollupDelta())
         d.quantity_kg += r.quantity_kg
         d.report_count += 1
-        if r.report.value is not None:
-            if r.report.value.currency.upper() == "USD":
-                d.value_usd += r.report.value.amount
-            else:
-                d.non_usd_count += 1
+        if r.value_usd is not None:
+            d.value_usd += r.value_usd
+        elif r.report.value is not None:
+            d.non_usd_count += 1
     return out
 
 

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from mintrace_common import telemetry
 from mintrace_common.kafka import Emit
+from mintrace_common.metrics import METRICS
 from mintrace_common.models import LicensedReport, RollupSummary
 
 from . import routing
@@ -38,11 +39,15 @@ async def route_reports(reports: list[LicensedReport], uow: RoutingUnitOfWork,
         provinces = await uow.facilities.provinces(
             sorted({r.report.facility_id for r in batch.values()}))
         known = await uow.routed.existing(list(batch))
-        fresh = {k: routing.supervision_record(r, provinces.get(r.report.facility_id), now)
+        rates = await uow.facilities.rates()
+        fresh = {k: routing.supervision_record(r, provinces.get(r.report.facility_id), now,
+                                               rates)
                  for k, r in batch.items() if k not in known}
         inserted = await uow.routed.add(list(fresh.values()))
         new = [rec for k, rec in fresh.items() if k in inserted]
         await uow.rollup.add(routing.sorted_deltas(routing.rollup(new)))
+    for currency in routing.unconverted(new):
+        METRICS.inc("fx_rate_missing_total", currency=currency)
     again = [stored or routing.supervision_record(batch[k], province, now)
              for k, (published, stored, province) in known.items() if not published]
     return ([e for rec in new for e in routing.emits(rec)]

@@ -5,6 +5,7 @@ from datetime import date, datetime, timedelta
 
 import asyncpg
 
+from mintrace_common.fx import Rates, load_rates
 from mintrace_common.models import RollupRow, SupervisionRecord
 from mintrace_common.uow import UnitOfWork
 
@@ -26,6 +27,10 @@ class Facilities:
         rows = await self.conn.fetch("SELECT facility_id, province_code FROM facilities "
                                      "WHERE facility_id = ANY($1)", facility_ids)
         return {r["facility_id"]: r["province_code"] for r in rows}
+
+    async def rates(self) -> Rates:
+        """The registry's exchange rates to USD."""
+        return await load_rates(self.conn)
 
 
 class Routed:

@@ -24,6 +24,9 @@ class FakeFacilities:
     async def provinces(self, ids):
         return {i: self.uow.t["facilities"][i] for i in ids if i in self.uow.t["facilities"]}
 
+    async def rates(self):
+        return self.uow.t.get("fx_rates", {})
+
 
 class FakeRouted:
     def __init__(self, uow):
