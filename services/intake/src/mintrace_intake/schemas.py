@@ -4,12 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from mintrace_common.http import ProblemDetail
 from mintrace_common.models import Problem
-
-
-class ProblemDetail(BaseModel):
-    detail: str
-    problems: list[Problem] | None = None
 
 
 class Receipt(BaseModel):
