@@ -55,3 +55,15 @@ async def test_cancelling_a_report_id_with_a_nul_byte_is_refused_with_422_not_50
                               headers={"Authorization": f"Bearer {producer_keys['JX1']}"})
     assert resp.status_code == 422, resp.text
     assert resp.json()["problems"][0]["path"] == "path.report_id"
+
+
+async def test_every_refusal_status_intake_answers_is_in_its_openapi_document(stack):
+    """Found by the fuzz: the batch endpoint refused a supervisor's key with an undocumented
+    403."""
+    supervisor = (await supervisor_keys(stack.database_url, "jiangxi"))["jiangxi"]
+    async with httpx.AsyncClient(base_url=stack.intake_url, timeout=30) as api:
+        doc = (await api.get("/openapi.json")).json()
+        resp = await api.post("/v1/reports/batch", json=[],
+                              headers={"Authorization": f"Bearer {supervisor}"})
+    assert resp.status_code == 403
+    assert "403" in doc["paths"]["/v1/reports/batch"]["post"]["responses"]

@@ -52,7 +52,7 @@ async def submit(request: Request, producer_id: str = Depends(current_producer),
                          "was refused (403, 409, 413, 422). Reports of one batch are accepted "
                          "or refused independently.",
              response_model=BatchResult, openapi_extra=openapi.BATCH_BODY,
-             responses=answers(401, 413, 422, 429, 503))
+             responses=answers(401, 403, 413, 422, 429, 503))
 async def submit_batch(request: Request, producer_id: str = Depends(current_producer),
                        ctx: Intake = Depends(intake)) -> JSONResponse:
     limit = ctx.settings.intake_max_report_bytes
