@@ -5,6 +5,7 @@ unknown key and none. No 5xx, every answer as documented (status and schema), an
 another producer's or province's data. `make fuzz` runs it longer (MINTRACE_FUZZ_* settings)."""
 
 import asyncio
+import os
 import secrets
 
 import httpx
@@ -75,6 +76,7 @@ async def issue(kind: str, subject: str, url: str) -> str:
         await conn.close()
 
 
+@pytest.mark.timeout(int(os.environ.get("MINTRACE_FUZZ_TIMEOUT", "900")))
 async def test_every_operation_answers_hostile_input_as_documented_and_leaks_nothing(
         stack, producer_keys, tmp_path):
     ids = await seeded(stack, producer_keys)

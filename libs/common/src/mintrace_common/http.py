@@ -5,6 +5,7 @@ the mapping of store and broker failures to answers (`install`)."""
 
 import functools
 import inspect
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,6 +17,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from . import storable, telemetry
+from .keycache import TooManyUnknownKeys
 from .models import Problem
 
 log = telemetry.get_logger(__name__)
@@ -134,7 +136,7 @@ def _api_routes(routes: Iterable[Any]) -> Iterable[APIRoute]:
 
 def install(app: FastAPI, unavailable: tuple[type[BaseException], ...] = ()) -> None:
     """Answers for every route of `app`: HTTPProblem as itself, malformed and unstorable input
-    422 with every problem, a DataError that slipped through 422 (a safety net: StorableRoute is
+    422 with every problem, too many unknown keys 429, a DataError that slipped through 422 (a safety net: StorableRoute is
     the mechanism), store (and `unavailable`) failures 503 with Retry-After. Raises TypeError if
     a route of `app` is not a StorableRoute (declare routers with route_class=StorableRoute)."""
     plain = [r.path for r in _api_routes(app.routes) if not isinstance(r, StorableRoute)]
@@ -154,6 +156,11 @@ def install(app: FastAPI, unavailable: tuple[type[BaseException], ...] = ()) -> 
     @app.exception_handler(storable.UnstorableInput)
     async def _unstorable(_: Request, exc: storable.UnstorableInput) -> JSONResponse:
         return _unstorable_answer(exc)
+
+    @app.exception_handler(TooManyUnknownKeys)
+    async def _throttled(_: Request, exc: TooManyUnknownKeys) -> JSONResponse:
+        return problem_response(429, "too many unknown keys, retry",
+                                headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
 
     @app.exception_handler(asyncpg.DataError)
     async def _data_error(request: Request, exc: asyncpg.DataError) -> JSONResponse:

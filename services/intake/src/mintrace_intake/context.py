@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from mintrace_common.keycache import KeyCache
 from mintrace_common.models import ReceivedReport
+from mintrace_common.ratelimit import TokenBuckets
 from mintrace_common.service import Resources
 
 from . import store
-from .auth import KeyCache
 from .bodies import HTTPProblem
-from .ratelimit import TokenBuckets
 from .settings import IntakeSettings
 
 Publish = Callable[[list[ReceivedReport]], Awaitable[None]]
@@ -29,8 +29,8 @@ class Intake:
     limits: TokenBuckets = field(init=False)
 
     def __post_init__(self) -> None:
-        self.keys = KeyCache(lambda key: store.authenticate(self.res.pool, key),
-                             self.settings.intake_key_cache_s)
+        self.keys = KeyCache.configured(lambda key: store.authenticate(self.res.pool, key),
+                                        self.settings.intake_key_cache_s, self.settings)
         self.limits = TokenBuckets(self.settings.intake_rate_per_s, self.settings.intake_burst)
 
     def charge(self, producer_id: str, reports: int) -> None:

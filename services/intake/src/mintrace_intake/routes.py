@@ -85,7 +85,7 @@ async def submit_batch(request: Request, producer_id: str = Depends(current_prod
 
 
 @router.get("/{report_id}", summary="A report's path through the pipeline (its producer only)",
-            response_model=ReportStatus, responses=answers(401, 403, 404, 422, 503))
+            response_model=ReportStatus, responses=answers(401, 403, 404, 422, 429, 503))
 async def get_status(report_id: str, producer_id: str = Depends(current_producer),
                      ctx: Intake = Depends(intake)) -> JSONResponse:
     # Another producer's report answers exactly like one that does not exist, and so does a

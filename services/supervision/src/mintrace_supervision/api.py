@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, TypeAdapter
 
 from mintrace_common import http
 from mintrace_common.http import HTTPProblem, StorableRoute
+from mintrace_common.keycache import KeyCache
 from mintrace_common.models import Alert, AlertType, Problem, ReportType, RollupRow, Severity
 from mintrace_common.provinces import BY_SLUG, NATIONAL
 from mintrace_common.service import Resources
@@ -25,15 +26,18 @@ KEYS = {"reports": TypeAdapter(tuple[int]),
 ANSWERS = http.problem_answers({
     401: "no valid supervisor key", 403: "this key may not read that province",
     404: "no such province", 422: "malformed or unstorable input: every problem listed",
+    429: "too many unknown keys: retry after Retry-After seconds",
     503: "database unavailable: retry"})
 
 
-def create_api(res: Resources, lifespan) -> FastAPI:
+def create_api(res: Resources, lifespan, key_cache_s: float = 5.0) -> FastAPI:
     app = FastAPI(title="mintrace supervision", version="1", lifespan=lifespan,
                   description="Read-only: a province's routed reports, alerts and rollups. "
                               "Authorization: Bearer <supervisor key> "
                               "(`mintrace keys issue --supervisor <slug>|national`).")
     app.router.route_class = StorableRoute
+    keys = KeyCache.configured(lambda key: store.authenticate(res.pool, key),
+                               key_cache_s, res.settings)
 
     # Documented as the scopes there are; any other answers 404 (not 422), as it always has.
     Province = Annotated[str, Path(description="a province slug, or `national`",
@@ -44,7 +48,7 @@ def create_api(res: Resources, lifespan) -> FastAPI:
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise HTTPProblem(401, "missing bearer key", headers={"WWW-Authenticate": "Bearer"})
-        who = await store.authenticate(res.pool, key.strip())
+        who = await keys.identify(key.strip())
         if who is None:
             raise HTTPProblem(401, "invalid or revoked key", headers={"WWW-Authenticate": "Bearer"})
         try:
