@@ -7,7 +7,7 @@ from typing import Annotated
 
 import asyncpg
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.testclient import TestClient
 from pydantic import AwareDatetime, BaseModel
 
@@ -64,6 +64,11 @@ def make_app(calls: list) -> FastAPI:
         calls.append(body)
         return {"ok": True}
 
+    @app.post("/form")
+    async def form(request: Request):
+        calls.append(dict(await request.form()))  # read by hand, as a console page does
+        return {"ok": True}
+
     @app.get("/fails")
     async def fails():
         raise asyncpg.DataError("invalid input for query argument $1")
@@ -102,6 +107,16 @@ def test_unstorable_body_fields_are_refused_and_storable_input_passes():
     assert client.get("/r/jiangxi/items?material=Dy&since=2026-11-20T00:00:00%2B08:00").json() \
         == {"ok": True}
     assert len(calls) == 2
+
+
+def test_form_fields_an_endpoint_reads_by_hand_are_judged_too():
+    calls: list = []
+    client = TestClient(make_app(calls))
+    resp = client.post("/form", data={"note": "a\x00b", "csrf": "t"})
+    assert resp.status_code == 422
+    assert resp.json()["problems"][0]["path"] == "form.note"
+    assert client.post("/form", data={"note": "fine"}).status_code == 200
+    assert calls == [{"note": "fine"}]
 
 
 def test_a_database_data_error_that_slips_through_answers_422_not_500():

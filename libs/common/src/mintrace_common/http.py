@@ -69,11 +69,24 @@ def _sources(route: APIRoute) -> dict[str, str]:
         ("cookie", d.cookie_params), ("body", d.body_params)) for p in params}
 
 
-def _raw_problems(request: Request) -> list[storable.Unstorable]:
-    """Parameters read by dependencies rather than the endpoint are judged raw: their text."""
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def _raw_problems(request: Request) -> list[storable.Unstorable]:
+    """What dependencies and endpoints read themselves (path and query text, HTML form fields)
+    is judged raw: its text. The parsed form stays cached on the request for the endpoint."""
+    sources = [("path", request.path_params.items()),
+               ("query", request.query_params.multi_items())]
+    if request.headers.get("content-type", "").lower().startswith(FORMS):
+        try:
+            form = await request.form()
+        except Exception:  # noqa: BLE001 - malformed: the endpoint's own parsing answers it
+            form = None
+        if form is not None:
+            sources.append(("form", [(k, v) for k, v in form.multi_items()
+                                     if isinstance(v, str)]))
     found: list[storable.Unstorable] = []
-    for where, items in (("path", request.path_params.items()),
-                         ("query", request.query_params.multi_items())):
+    for where, items in sources:
         for name, value in items:
             found += storable.problems(name, f"{where}.{storable.label(name)}<name>")
             found += storable.problems(value, f"{where}.{storable.label(name)}")
@@ -82,8 +95,8 @@ def _raw_problems(request: Request) -> list[storable.Unstorable]:
 
 class StorableRoute(APIRoute):
     """A route whose every input is judged by `storable` before anything reaches the database:
-    the raw path and query text (whoever reads it), then each parsed parameter handed to the
-    endpoint (path, query, header, cookie, body). Refusal: 422 naming each problem."""
+    the raw path, query and form text (whoever reads it), then each parsed parameter handed to
+    the endpoint (path, query, header, cookie, body). Refusal: 422 naming each problem."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         sources: dict[str, str] = {}
@@ -112,7 +125,7 @@ class StorableRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def judged(request: Request):
-            found = _raw_problems(request)
+            found = await _raw_problems(request)
             if found:
                 return _unstorable_answer(storable.UnstorableInput(found))
             return await handler(request)
