@@ -97,7 +97,7 @@ async def run(service: str, base_url: str, who: Identity, budget: Budget,
            **({"MINTRACE_FUZZ_PRODUCER": who.producer_id} if who.producer_id else {})}
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        *command(f"{base_url}/openapi.json", who, budget, report), cwd=HERE, env=env,
+        *command(f"{base_url}/openapi.json", who, budget, report), cwd=work, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await proc.communicate()
     text = out.decode(errors="replace")
