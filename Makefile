@@ -6,7 +6,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install dev test test-fast bench lint clean asyncapi
+.PHONY: install dev test test-fast bench lint clean asyncapi fuzz
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -27,6 +27,16 @@ test: install
 
 test-fast: install
 	$(VENV)/bin/python -m pytest -q -m "not e2e"
+
+# Schemathesis against the live intake and supervision (tests/fuzz): a bounded run is part of
+# `make test`; this one adds the coverage phase (boundary values), more examples, a new seed
+# (printed) and repeats fuzzing and stateful runs until FUZZ_SECONDS per identity are spent.
+FUZZ_EXAMPLES ?= 100
+FUZZ_SECONDS ?= 120
+fuzz: install
+	MINTRACE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) MINTRACE_FUZZ_MAX_TIME=$(FUZZ_SECONDS) \
+	  MINTRACE_FUZZ_PHASES=examples,coverage,fuzzing,stateful MINTRACE_FUZZ_SEED=$${MINTRACE_FUZZ_SEED:-random} \
+	  $(VENV)/bin/python -m pytest -q -p no:cacheprovider --timeout 3600 tests/fuzz tests/e2e/test_hostile_queries.py
 
 bench: install
 	$(VENV)/bin/python bench/pipeline.py

@@ -5,7 +5,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema,
+                      field_validator)
 from pydantic_core import PydanticCustomError
 
 from .materials import MATERIALS
@@ -52,7 +53,8 @@ def _json_int(v: object) -> object:
     return v
 
 
-Number = Annotated[Decimal, BeforeValidator(_decimal_text)]
+Number = Annotated[Decimal, BeforeValidator(_decimal_text), WithJsonSchema(
+    {"anyOf": [{"type": "number"}, {"type": "string", "pattern": DECIMAL_PATTERN}]})]
 
 
 def Text(max_length: int, min_length: int = 1):  # noqa: N802 - reads as a type

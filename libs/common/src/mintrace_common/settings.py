@@ -44,4 +44,12 @@ class Settings(BaseSettings):
     kafka_sasl_password: str | None = None
     kafka_ssl: bool = False
     kafka_ssl_cafile: str | None = None
+    # Bearer keys of the HTTP services (mintrace_common.keycache)
+    auth_unknown_key_cache_s: float = Field(
+        default=60.0, description="how long a key the database does not know is refused (401) "
+                                  "without asking it again")
+    auth_lookups_per_s: float = Field(
+        default=50.0, description="database lookups per second of keys in no cache (burst "
+                                  "AUTH_LOOKUPS_BURST); beyond: 429. 0 = unlimited")
+    auth_lookups_burst: float = 200.0
 

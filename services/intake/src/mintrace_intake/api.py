@@ -3,13 +3,13 @@
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from mintrace_common import telemetry
+from mintrace_common import http
+from mintrace_common.http import StorableRoute
 from mintrace_common.service import Resources
 
 from . import cancel, openapi, routes
@@ -19,7 +19,6 @@ from .context import Intake, Publish
 from .settings import IntakeSettings
 
 ROUTERS = [routes.router, cancel.router]  # add a router here to add endpoints (they share Intake via Depends)
-log = telemetry.get_logger(__name__)
 
 
 def create_api(settings: IntakeSettings, res: Resources, publish: Publish, lifespan,
@@ -29,6 +28,7 @@ def create_api(settings: IntakeSettings, res: Resources, publish: Publish, lifes
                   description="Submit critical-mineral transaction reports (Report v1) and "
                               "follow them through the pipeline.",
                   lifespan=lifespan)
+    app.router.route_class = StorableRoute
     app.state.intake = Intake(settings, res, publish, backlog)
     for router in ROUTERS:
         app.include_router(router)
@@ -41,15 +41,6 @@ def create_api(settings: IntakeSettings, res: Resources, publish: Publish, lifes
             body["problems"] = [p.model_dump() for p in exc.problems]
         return JSONResponse(body, exc.status, headers=exc.headers)
 
-    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # Nothing was answered 202: the client retries, idempotency makes that safe.
-        log.warning("intake.unavailable", path=request.url.path, error=repr(exc))
-        return JSONResponse({"detail": "broker or database unavailable, retry"}, 503,
-                            headers={"Retry-After": "1"})
-
-    for exc_type in (KafkaError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError,
-                     TimeoutError):
-        app.add_exception_handler(exc_type, _unavailable)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
@@ -64,4 +55,6 @@ def create_api(settings: IntakeSettings, res: Resources, publish: Publish, lifes
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    # Nothing was answered 202 on a 503: the client retries, idempotency makes that safe.
+    http.install(app, unavailable=(KafkaError,))
     return app

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaRouter
 
 from mintrace_common import telemetry, topics
+from mintrace_common.http import StorableRoute
 from mintrace_common.models import ReportCancelled
 from mintrace_common.publisher import Emit, Publisher, declare
 
@@ -21,7 +22,7 @@ from .context import Intake, current_producer, intake
 from .schemas import answers
 
 log = telemetry.get_logger(__name__)
-router = APIRouter(prefix="/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=StorableRoute)
 PublishCancel = Callable[[ReportCancelled], Awaitable[None]]
 
 
@@ -38,7 +39,7 @@ def publisher(kafka: KafkaRouter, out: Publisher) -> PublishCancel:
 
 @router.post("/{report_id}/cancel", status_code=202,
              summary="Cancel one of your reports (an export's licence draw is restored)",
-             responses=answers(401, 403, 404, 409, 429, 503))
+             responses=answers(401, 403, 404, 409, 422, 429, 503))
 async def cancel(report_id: str, request: Request, producer_id: str = Depends(current_producer),
                  ctx: Intake = Depends(intake)) -> JSONResponse:
     ctx.charge(producer_id, 1)

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from mintrace_common.keycache import KeyCache
 from mintrace_common.models import ReceivedReport
+from mintrace_common.ratelimit import TokenBuckets
 from mintrace_common.service import Resources
 
 from . import store
-from .auth import KeyCache
 from .backlog import Backlog
 from .bodies import HTTPProblem
-from .ratelimit import TokenBuckets
 from .settings import IntakeSettings
 
 Publish = Callable[[list[ReceivedReport]], Awaitable[None]]
@@ -31,8 +31,8 @@ class Intake:
     limits: TokenBuckets = field(init=False)
 
     def __post_init__(self) -> None:
-        self.keys = KeyCache(lambda key: store.authenticate(self.res.pool, key),
-                             self.settings.intake_key_cache_s)
+        self.keys = KeyCache.configured(lambda key: store.authenticate(self.res.pool, key),
+                                        self.settings.intake_key_cache_s, self.settings)
         self.limits = TokenBuckets(self.settings.intake_rate_per_s, self.settings.intake_burst)
 
     def shed(self) -> None:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from mintrace_common.http import StorableRoute
 from mintrace_common.models import REPORT_ID_PATTERN, Report
 
 from . import bodies, openapi, store
@@ -16,7 +17,7 @@ from .context import Intake, current_producer, intake
 from .schemas import BatchResult, Receipt, ReportStatus, answers
 
 MAX_BATCH_ITEMS = 1000
-router = APIRouter(prefix="/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=StorableRoute)
 
 
 def parse(item: Any, producer_id: str, prefix: str = "") -> Report:
@@ -53,7 +54,7 @@ async def submit(request: Request, producer_id: str = Depends(current_producer),
                          "was refused (403, 409, 413, 422). Reports of one batch are accepted "
                          "or refused independently.",
              response_model=BatchResult, openapi_extra=openapi.BATCH_BODY,
-             responses=answers(401, 413, 422, 429, 503))
+             responses=answers(401, 403, 413, 422, 429, 503))
 async def submit_batch(request: Request, producer_id: str = Depends(current_producer),
                        ctx: Intake = Depends(intake)) -> JSONResponse:
     limit = ctx.settings.intake_max_report_bytes
@@ -88,7 +89,7 @@ async def submit_batch(request: Request, producer_id: str = Depends(current_prod
 
 
 @router.get("/{report_id}", summary="A report's path through the pipeline (its producer only)",
-            response_model=ReportStatus, responses=answers(401, 403, 404))
+            response_model=ReportStatus, responses=answers(401, 403, 404, 422, 429, 503))
 async def get_status(report_id: str, producer_id: str = Depends(current_producer),
                      ctx: Intake = Depends(intake)) -> JSONResponse:
     # Another producer's report answers exactly like one that does not exist, and so does a

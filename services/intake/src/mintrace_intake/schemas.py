@@ -4,12 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from mintrace_common.http import ProblemDetail
 from mintrace_common.models import Problem
-
-
-class ProblemDetail(BaseModel):
-    detail: str
-    problems: list[Problem] | None = None
 
 
 class Receipt(BaseModel):
@@ -61,6 +57,7 @@ def answers(*statuses: int) -> dict:
     described = {401: "no valid producer key", 403: "the key's producer may not do this",
                  404: "no such report of this producer", 409: "report_id used for other content",
                  413: "body or batch too large", 422: "malformed: every problem listed",
-                 429: "rate limit: retry after Retry-After seconds",
+                 429: "rate limit (the producer's, or of unknown keys): retry after "
+                      "Retry-After seconds",
                  503: "broker or database unavailable: retry"}
     return {s: {"model": ProblemDetail, "description": described[s]} for s in statuses}

@@ -1,46 +1,56 @@
 """The supervision API: GET-only, every listing scoped to a province (or `national`) and
 paginated by keyset (`next_cursor`). A provincial key reads only its own province."""
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, TypeAdapter
 
-from mintrace_common.models import Alert, AlertType, ReportType, RollupRow, Severity
+from mintrace_common import http
+from mintrace_common.http import HTTPProblem, StorableRoute
+from mintrace_common.keycache import KeyCache
+from mintrace_common.models import Alert, AlertType, Problem, ReportType, RollupRow, Severity
+from mintrace_common.provinces import BY_SLUG, NATIONAL
 from mintrace_common.service import Resources
 
 from . import pages, store
 from .access import UnknownScope, check_scope, may_read
 
 MAX_LIMIT = 500
+KEYS = {"reports": TypeAdapter(tuple[int]),
+        "alerts": TypeAdapter(tuple[AwareDatetime, str]),
+        "rollup": TypeAdapter(tuple[date, str, str, str, str])}
+ANSWERS = http.problem_answers({
+    401: "no valid supervisor key", 403: "this key may not read that province",
+    404: "no such province", 422: "malformed or unstorable input: every problem listed",
+    429: "too many unknown keys: retry after Retry-After seconds",
+    503: "database unavailable: retry"})
 
 
-class HTTPProblem(Exception):
-    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
-        self.status, self.detail, self.headers = status, detail, headers
-
-
-def create_api(res: Resources, lifespan) -> FastAPI:
+def create_api(res: Resources, lifespan, key_cache_s: float = 5.0) -> FastAPI:
     app = FastAPI(title="mintrace supervision", version="1", lifespan=lifespan,
                   description="Read-only: a province's routed reports, alerts and rollups. "
                               "Authorization: Bearer <supervisor key> "
                               "(`mintrace keys issue --supervisor <slug>|national`).")
+    app.router.route_class = StorableRoute
+    keys = KeyCache.configured(lambda key: store.authenticate(res.pool, key),
+                               key_cache_s, res.settings)
 
-    @app.exception_handler(HTTPProblem)
-    async def _problem(_: Request, exc: HTTPProblem) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, exc.status, headers=exc.headers)
+    # Documented as the scopes there are; any other answers 404 (not 422), as it always has.
+    Province = Annotated[str, Path(description="a province slug, or `national`",
+                                   json_schema_extra={"enum": [*BY_SLUG, NATIONAL]})]
 
-    async def scope_of(province: str, request: Request) -> str | None:
+    async def scope_of(province: Province, request: Request) -> str | None:
         """The province code to filter on (None: national), once the key may read it."""
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
-            raise HTTPProblem(401, "missing bearer key", {"WWW-Authenticate": "Bearer"})
-        who = await store.authenticate(res.pool, key.strip())
+            raise HTTPProblem(401, "missing bearer key", headers={"WWW-Authenticate": "Bearer"})
+        who = await keys.identify(key.strip())
         if who is None:
-            raise HTTPProblem(401, "invalid or revoked key", {"WWW-Authenticate": "Bearer"})
+            raise HTTPProblem(401, "invalid or revoked key", headers={"WWW-Authenticate": "Bearer"})
         try:
             code = check_scope(province)
         except UnknownScope:
@@ -56,13 +66,14 @@ def create_api(res: Resources, lifespan) -> FastAPI:
     Since = Annotated[AwareDatetime | None, Query(description="from this instant (inclusive)")]
     Until = Annotated[AwareDatetime | None, Query(description="before this instant (exclusive)")]
 
-    def after(kind: str, cursor: str | None, length: int) -> list | None:
+    def after(kind: str, cursor: str | None) -> tuple | None:
         if cursor is None:
             return None
         try:
-            return pages.decode(kind, cursor, length)
+            return pages.decode(kind, cursor, KEYS[kind])
         except pages.BadCursor as exc:
-            raise HTTPProblem(422, str(exc)) from None
+            raise HTTPProblem(422, "malformed cursor", [
+                Problem(code="CURSOR_INVALID", path="query.cursor", message=str(exc))]) from None
 
     def page(items: list[Any], limit: int, kind: str, key) -> dict:
         more = len(items) > limit
@@ -70,33 +81,31 @@ def create_api(res: Resources, lifespan) -> FastAPI:
         return {"items": [i for i, _ in items],
                 "next_cursor": pages.encode(kind, key(items[-1][1])) if more else None}
 
-    @app.get("/v1/supervision/{province}/reports",
+    @app.get("/v1/supervision/{province}/reports", responses=ANSWERS,
              summary="Routed reports (supervision records, every decision attached), "
                      "in routing order; time filters apply to occurred_at")
     async def list_reports(scope: Scope, limit: Limit = 100, cursor: Cursor = None,
                            since: Since = None, until: Until = None, material: str | None = None,
                            type: ReportType | None = None, producer_id: str | None = None) -> dict:
-        key = after("reports", cursor, 1)
+        key = after("reports", cursor)
         rows = await store.reports(res.pool, store.Filters(scope, since, until, material, type,
                                                            producer_id),
-                                   int(key[0]) if key else None, limit + 1)
+                                   key[0] if key else None, limit + 1)
         return page([(r["record"], r) for r in rows], limit, "reports", lambda r: [r["seq"]])
 
-    @app.get("/v1/supervision/{province}/alerts",
+    @app.get("/v1/supervision/{province}/alerts", responses=ANSWERS,
              summary="Alerts, by raised_at; `material` matches the material of the cited reports")
     async def list_alerts(scope: Scope, limit: Limit = 100, cursor: Cursor = None,
                           since: Since = None, until: Until = None, material: str | None = None,
                           type: AlertType | None = None, severity: Severity | None = None,
                           producer_id: str | None = None) -> dict:
-        key = after("alerts", cursor, 2)
         rows = await store.alerts(res.pool, store.Filters(scope, since, until, material, type,
                                                           producer_id), severity,
-                                  (datetime.fromisoformat(key[0]), key[1]) if key else None,
-                                  limit + 1)
+                                  after("alerts", cursor), limit + 1)
         return page([(Alert(**dict(r)).model_dump(mode="json"), r) for r in rows], limit,
                     "alerts", lambda r: [r["raised_at"], r["alert_id"]])
 
-    @app.get("/v1/supervision/{province}/alerts/{alert_id}/evidence",
+    @app.get("/v1/supervision/{province}/alerts/{alert_id}/evidence", responses=ANSWERS,
              summary="Every report id an alert cites, in pages (alert records carry at most "
                      "the first 100 and `evidence_total`)")
     async def alert_evidence(scope: Scope, alert_id: str, limit: Limit = 500,
@@ -108,7 +117,7 @@ def create_api(res: Resources, lifespan) -> FastAPI:
         return {"alert_id": alert_id, "evidence_total": total, "report_ids": ids,
                 "next_offset": offset + len(ids) if offset + len(ids) < total else None}
 
-    @app.get("/v1/supervision/{province}/rollup",
+    @app.get("/v1/supervision/{province}/rollup", responses=ANSWERS,
              summary="Daily aggregates (China Standard Time days) per province × material × "
                      "type × destination country")
     async def list_rollup(scope: Scope, limit: Limit = 100, cursor: Cursor = None,
@@ -119,11 +128,9 @@ def create_api(res: Resources, lifespan) -> FastAPI:
         if producer_id is not None:
             raise HTTPProblem(422, "the rollup is not kept per producer; list the producer's "
                                    "reports instead")
-        key = after("rollup", cursor, len(store.ROLLUP_KEY))
-        if key:
-            key[0] = date.fromisoformat(key[0])
         rows = await store.rollup(res.pool, store.Filters(scope, None, None, material, type),
-                                  since, until, destination_country, key, limit + 1)
+                                  since, until, destination_country, after("rollup", cursor),
+                                  limit + 1)
         return page([(RollupRow(**dict(r)).model_dump(mode="json"), r) for r in rows], limit,
                     "rollup", lambda r: [r[k] for k in store.ROLLUP_KEY])
 
@@ -146,4 +153,5 @@ def create_api(res: Resources, lifespan) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    http.install(app)
     return app

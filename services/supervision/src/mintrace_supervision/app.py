@@ -15,6 +15,9 @@ from .api import create_api
 
 class SupervisionSettings(Settings):
     supervision_http_port: int = Field(default=8081, description="supervision API port")
+    supervision_key_cache_s: float = Field(
+        default=5.0, description="how long a verified key is trusted without asking the "
+                                 "database: the longest a revoked key keeps working")
 
 
 def create_app(settings: SupervisionSettings | None = None) -> FastAPI:
@@ -31,7 +34,7 @@ def create_app(settings: SupervisionSettings | None = None) -> FastAPI:
             await res.close()
             telemetry.shutdown()
 
-    return create_api(res, lifespan)
+    return create_api(res, lifespan, settings.supervision_key_cache_s)
 
 
 def main() -> None:

@@ -1,8 +1,15 @@
-"""Keyset pagination: a cursor is the sort key of the last item returned, opaque to clients."""
+"""Keyset pagination: a cursor is the sort key of the last item returned, opaque to clients.
+A cursor comes back from the client, so it is input like any other: decoded to the key's types
+and judged storable before it reaches a query."""
 
 import base64
 import json
 from datetime import date, datetime
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from mintrace_common import storable
 
 
 class BadCursor(ValueError):
@@ -15,12 +22,21 @@ def encode(kind: str, key: list) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode(kind: str, cursor: str, length: int) -> list:
-    """The key inside `cursor`; raises BadCursor."""
+def decode(kind: str, cursor: str, key_type: TypeAdapter) -> tuple[Any, ...]:
+    """The key inside `cursor`, as `key_type` (a tuple of the sort key's types); raises
+    BadCursor."""
     try:
         got, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise BadCursor(f"not a cursor: {exc}") from None
-    if got != kind or not isinstance(key, list) or len(key) != length:
-        raise BadCursor(f"not a {kind} cursor")
-    return key
+    if got != kind:
+        raise BadCursor(f"not a cursor of {kind}")
+    try:
+        typed = key_type.validate_python(key, strict=False)
+        storable.check(typed, "cursor")
+    except ValidationError as exc:
+        why = "; ".join(e["msg"] for e in exc.errors(include_url=False))
+        raise BadCursor(f"not a cursor of {kind}: {why}") from None
+    except storable.UnstorableInput as exc:
+        raise BadCursor(f"not a cursor of {kind}: {exc}") from None
+    return typed

@@ -106,7 +106,7 @@ ROLLUP_KEY = ("day", "province_code", "material", "type", "destination_country")
 
 
 async def rollup(pool: asyncpg.Pool, f: Filters, since: date | None, until: date | None,
-                 destination: str | None, after: list | None, limit: int) -> list[asyncpg.Record]:
+                 destination: str | None, after: tuple | None, limit: int) -> list[asyncpg.Record]:
     w = Where()
     w.opt("province_code = {0}", f.province_code)
     w.opt("day >= {0}", since)

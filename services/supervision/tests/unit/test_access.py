@@ -1,4 +1,7 @@
+from datetime import UTC, datetime
+
 import pytest
+from pydantic import AwareDatetime, TypeAdapter
 
 from mintrace_supervision import pages
 from mintrace_supervision.access import UnknownScope, check_scope, may_read
@@ -26,10 +29,27 @@ def test_scope_filters_on_the_province_code_or_nothing_for_national():
         check_scope("atlantis")
 
 
+ALERT_KEY = TypeAdapter(tuple[AwareDatetime, str])
+SEQ_KEY = TypeAdapter(tuple[int])
+
+
 def test_cursor_round_trips_and_refuses_another_listing_or_garbage():
-    c = pages.encode("alerts", ["2026-11-20T00:00:00+00:00", "a-1"])
-    assert pages.decode("alerts", c, 2) == ["2026-11-20T00:00:00+00:00", "a-1"]
+    c = pages.encode("alerts", [datetime(2026, 11, 20, tzinfo=UTC), "a-1"])
+    assert pages.decode("alerts", c, ALERT_KEY) == (datetime(2026, 11, 20, tzinfo=UTC), "a-1")
     with pytest.raises(pages.BadCursor):
-        pages.decode("reports", c, 1)
+        pages.decode("reports", c, SEQ_KEY)
     with pytest.raises(pages.BadCursor):
-        pages.decode("alerts", "%%%not-base64", 2)
+        pages.decode("alerts", "%%%not-base64", ALERT_KEY)
+
+
+@pytest.mark.parametrize("key", [["abc"], [1.5], [None], [[1]], [2**70], [1, 2]])
+def test_cursor_whose_key_has_the_wrong_type_is_refused(key):
+    with pytest.raises(pages.BadCursor):
+        pages.decode("reports", pages.encode("reports", key), SEQ_KEY)
+
+
+@pytest.mark.parametrize("key", [["9999-12-31T23:59:59-14:00", "a"], ["2026-11-20T00:00:00Z", "a\x00"],
+                                 [[1], "a"], ["2026-11-20T00:00:00", "a"]])
+def test_alert_cursor_with_an_unstorable_or_mistyped_key_is_refused(key):
+    with pytest.raises(pages.BadCursor):
+        pages.decode("alerts", pages.encode("alerts", key), ALERT_KEY)

@@ -1,5 +1,5 @@
-"""Per-producer token buckets: a producer may submit `burst` reports at once and `rate` per
-second sustained. In-process, so each intake replica grants its own share."""
+"""Token buckets per key (a producer, a client): `burst` at once and `rate` per
+second sustained. In-process: each replica grants its own share."""
 
 import time
 from collections.abc import Callable
