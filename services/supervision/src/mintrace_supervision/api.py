@@ -1,8 +1,9 @@
-"""The supervision API: GET-only, every listing scoped to a province (or `national`) and
-paginated by keyset (`next_cursor`). A provincial key reads only its own province."""
+"""The supervision API: every listing scoped to a province (or `national`) and paginated by keyset
+(`next_cursor`); alert cases (SPEC §7) read and worked through the same scope. A provincial key
+reaches only its own province."""
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -12,8 +13,9 @@ from pydantic import AwareDatetime
 from mintrace_common.models import Alert, AlertType, ReportType, RollupRow, Severity
 from mintrace_common.service import Resources
 
-from . import pages, store
+from . import casework, console, pages, store
 from .access import UnknownScope, check_scope, may_read
+from .cases import Action, InvalidTransition
 
 MAX_LIMIT = 500
 
@@ -23,18 +25,20 @@ class HTTPProblem(Exception):
         self.status, self.detail, self.headers = status, detail, headers
 
 
-def create_api(res: Resources, lifespan) -> FastAPI:
+def create_api(res: Resources, lifespan, publish: casework.Publish) -> FastAPI:
     app = FastAPI(title="mintrace supervision", version="1", lifespan=lifespan,
-                  description="Read-only: a province's routed reports, alerts and rollups. "
-                              "Authorization: Bearer <supervisor key> "
-                              "(`mintrace keys issue --supervisor <slug>|national`).")
+                  description="A province's routed reports, alerts and rollups, and the cases "
+                              "its supervisors work alerts in. Authorization: Bearer "
+                              "<supervisor key> (`mintrace keys issue --supervisor "
+                              "<slug>|national --name NAME`). The console is at /console/.")
 
     @app.exception_handler(HTTPProblem)
     async def _problem(_: Request, exc: HTTPProblem) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, exc.status, headers=exc.headers)
 
-    async def scope_of(province: str, request: Request) -> str | None:
-        """The province code to filter on (None: national), once the key may read it."""
+    async def supervisor(province: str, request: Request) -> tuple[str | None, str]:
+        """(the province code to filter on (None: national), the key holder's name), once the
+        key may reach `province`."""
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise HTTPProblem(401, "missing bearer key", {"WWW-Authenticate": "Bearer"})
@@ -46,11 +50,15 @@ def create_api(res: Resources, lifespan) -> FastAPI:
         except UnknownScope:
             raise HTTPProblem(404, f"unknown province {province!r}: a slug such as "
                                    "'jiangxi', or 'national'") from None
-        if not may_read(*who, province):
+        if not may_read(*who[:2], province):
             raise HTTPProblem(403, f"this key may not read {province!r}")
-        return code
+        return code, who[2]
+
+    async def scope_of(who: Annotated[tuple[str | None, str], Depends(supervisor)]) -> str | None:
+        return who[0]
 
     Scope = Annotated[str | None, Depends(scope_of)]
+    Supervisor = Annotated[tuple[str | None, str], Depends(supervisor)]
     Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
     Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
     Since = Annotated[AwareDatetime | None, Query(description="from this instant (inclusive)")]
@@ -87,14 +95,33 @@ def create_api(res: Resources, lifespan) -> FastAPI:
     async def list_alerts(scope: Scope, limit: Limit = 100, cursor: Cursor = None,
                           since: Since = None, until: Until = None, material: str | None = None,
                           type: AlertType | None = None, severity: Severity | None = None,
-                          producer_id: str | None = None) -> dict:
+                          producer_id: str | None = None,
+                          status: Literal["open", "assigned", "closed"] | None = None) -> dict:
         key = after("alerts", cursor, 2)
         rows = await store.alerts(res.pool, store.Filters(scope, since, until, material, type,
                                                           producer_id), severity,
                                   (datetime.fromisoformat(key[0]), key[1]) if key else None,
-                                  limit + 1)
-        return page([(Alert(**dict(r)).model_dump(mode="json"), r) for r in rows], limit,
-                    "alerts", lambda r: [r["raised_at"], r["alert_id"]])
+                                  limit + 1, status)
+        return page([(alert_item(r), r) for r in rows], limit, "alerts",
+                    lambda r: [r["raised_at"], r["alert_id"]])
+
+    @app.get("/v1/supervision/{province}/alerts/{alert_id}",
+             summary="An alert with its case: status, assignee, outcome and the whole history")
+    async def alert_detail(alert_id: str, scope: Scope) -> dict:
+        try:
+            return await casework.detail(res.pool, scope, alert_id)
+        except casework.AlertNotFound:
+            raise HTTPProblem(404, f"no alert {alert_id!r} in this province") from None
+
+    @app.post("/v1/supervision/{province}/alerts/{alert_id}/actions",
+              summary="Act on an alert's case: assign, note, close (with an outcome), reopen")
+    async def alert_action(alert_id: str, action: Action, who: Supervisor) -> dict:
+        try:
+            return await casework.act(res.pool, publish, who[1], who[0], alert_id, action)
+        except casework.AlertNotFound:
+            raise HTTPProblem(404, f"no alert {alert_id!r} in this province") from None
+        except InvalidTransition as exc:
+            raise HTTPProblem(409, str(exc)) from None
 
     @app.get("/v1/supervision/{province}/rollup",
              summary="Daily aggregates (China Standard Time days) per province × material × "
@@ -114,6 +141,8 @@ def create_api(res: Resources, lifespan) -> FastAPI:
                                   since, until, destination_country, key, limit + 1)
         return page([(RollupRow(**dict(r)).model_dump(mode="json"), r) for r in rows], limit,
                     "rollup", lambda r: [r[k] for k in store.ROLLUP_KEY])
+
+    console.mount(app, res, publish)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
@@ -135,3 +164,10 @@ def create_api(res: Resources, lifespan) -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def alert_item(row) -> dict:
+    """An alert of a listing, with its case's status, assignee and outcome (`case`)."""
+    return {**Alert(**{k: row[k] for k in Alert.model_fields}).model_dump(mode="json"),
+            "case": {"status": row["case_status"], "assignee": row["assignee"],
+                     "outcome": row["outcome"]}}
