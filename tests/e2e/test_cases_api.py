@@ -121,6 +121,19 @@ async def test_a_case_is_worked_from_open_to_closed_and_reopened_with_every_step
             assert resp.status_code == 404 and alert["summary"] not in resp.text
         assert (await api.get(base)).status_code == 401
 
+        # what the console's producer page and report search show, through the API
+        exporter = await api.get(f"/v1/supervision/jiangxi/producers/{alert['producer_id']}",
+                                 headers=k["li"])
+        assert exporter.status_code == 200
+        assert {f["facility_id"] for f in exporter.json()["facilities"]} >= {"JX1-SEP-01"}
+        assert all("remaining_kg" in x for x in exporter.json()["licences"])
+        assert exporter.json()["licences"]
+        assert (await api.get(f"/v1/supervision/hunan/producers/{alert['producer_id']}",
+                              headers=k["hunan"])).status_code == 404
+        found = await api.get("/v1/supervision/jiangxi/reports", headers=k["li"],
+                              params={"report_id": alert["report_ids"][0]})
+        assert [r["report_id"] for r in found.json()["items"]] == alert["report_ids"]
+
         history = (await api.get(base, headers=k["li"])).json()["case"]["history"]
         assert [(h["action"], h["by"]) for h in history] == [
             ("assign", "Li Wei"), ("note", "Li Wei"), ("close", "Li Wei"),

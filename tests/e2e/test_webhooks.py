@@ -10,8 +10,9 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
-from test_cases_api import raised_alert
+from test_cases_api import named_keys, raised_alert
 from test_supervision_api import unlicensed_export
 
 from mintrace_common import db
@@ -31,7 +32,8 @@ class Receiver(ThreadingHTTPServer):
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.received.append((self.path, body, {k.lower(): v for k, v in self.headers.items()}))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.received.append((self.path, body, headers))
                 alert_id = json.loads(body)["alert"]["alert_id"]
                 status = 200 if alert_id in receiver.refused else 503
                 receiver.refused.add(alert_id)
@@ -101,6 +103,14 @@ async def test_alerts_reach_the_provinces_webhook_signed_and_retried(stack, prod
             await conn.close()
         assert [a["http_status"] for a in attempts][:2] == [503, 200]
         assert delivered == "delivered"
+        async with httpx.AsyncClient(base_url=stack.supervision_url, timeout=30) as api:
+            seen = (await api.get("/v1/supervision/jiangxi/webhooks",
+                                  headers=(await named_keys(stack.database_url,
+                                                            li=("jiangxi", "Li Wei")))["li"]
+                                  )).json()
+        assert hook in {h["id"] for h in seen["webhooks"]}
+        assert other not in {h["id"] for h in seen["webhooks"]}
+        assert {d["http_status"] for d in seen["deliveries"] if d["alert_id"] == aid} >= {503, 200}
     finally:
         cli(stack, "remove", str(hook))
         cli(stack, "remove", str(other))

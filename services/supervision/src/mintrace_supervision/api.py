@@ -3,9 +3,11 @@
 reaches only its own province."""
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime
@@ -83,10 +85,11 @@ def create_api(res: Resources, lifespan, publish: casework.Publish) -> FastAPI:
                      "in routing order; time filters apply to occurred_at")
     async def list_reports(scope: Scope, limit: Limit = 100, cursor: Cursor = None,
                            since: Since = None, until: Until = None, material: str | None = None,
-                           type: ReportType | None = None, producer_id: str | None = None) -> dict:
+                           type: ReportType | None = None, producer_id: str | None = None,
+                           report_id: str | None = None) -> dict:
         key = after("reports", cursor, 1)
         rows = await store.reports(res.pool, store.Filters(scope, since, until, material, type,
-                                                           producer_id),
+                                                           producer_id, report_id),
                                    int(key[0]) if key else None, limit + 1)
         return page([(r["record"], r) for r in rows], limit, "reports", lambda r: [r["seq"]])
 
@@ -141,6 +144,27 @@ def create_api(res: Resources, lifespan, publish: casework.Publish) -> FastAPI:
                                   since, until, destination_country, key, limit + 1)
         return page([(RollupRow(**dict(r)).model_dump(mode="json"), r) for r in rows], limit,
                     "rollup", lambda r: [r[k] for k in store.ROLLUP_KEY])
+
+    @app.get("/v1/supervision/{province}/producers/{producer_id}",
+             summary="A producer as the province sees it: its facilities there and, for an "
+                     "exporter, its licences with their remaining balances")
+    async def producer(producer_id: str, scope: Scope) -> dict:
+        async with res.pool.acquire() as conn:
+            found = await store.producer(conn, producer_id, scope)
+        if found is None:
+            raise HTTPProblem(404, f"no producer {producer_id!r} in this province")
+        return jsonable_encoder({**found, "facilities": [dict(f) for f in found["facilities"]],
+                                 "licences": [dict(x) for x in found["licences"]]},
+                                custom_encoder={Decimal: str})
+
+    @app.get("/v1/supervision/{province}/webhooks",
+             summary="The province's webhooks and their latest delivery attempts")
+    async def webhook_log(scope: Scope, limit: Limit = 100) -> dict:
+        async with res.pool.acquire() as conn:
+            hooks = await store.webhooks(conn, scope, every=scope is None)
+        log = await store.delivery_log(res.pool, scope, limit)
+        return jsonable_encoder({"webhooks": [dict(h) for h in hooks],
+                                 "deliveries": [dict(d) for d in log]})
 
     console.mount(app, res, publish)
 
