@@ -24,10 +24,12 @@ dev: install
 # The browser tests drive Chromium from Debian's packages (Playwright never downloads a browser).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
-	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
-screenshots: install browser  ## the console's main pages into docs/screenshots
+screenshots: install browser  ## the console's main pages into docs/screenshots (CJK font too)
+	@fc-list 2>/dev/null | grep -qi wqy || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
+	  -y -qq fonts-wqy-microhei
 	MINTRACE_SCREENSHOTS=docs/screenshots $(VENV)/bin/python -m pytest -q -p no:cacheprovider \
 	  tests/e2e/test_console_browser.py
 

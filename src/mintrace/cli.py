@@ -312,8 +312,8 @@ def dev(simulate: bool = typer.Option(True, "--simulate/--no-simulate",
             procs.start("simulator", [sys.executable, "-m", "mintrace.cli", "simulate", "--url",
                                       stack.intake_url, "--rate", str(rate)],
                         stack.env(), logs / "simulator.log")
-        _banner(stack, simulate,
-                asyncio.run(devstack.issue_supervisor_key(url, devstack.DEMO_PROVINCE)))
+        key = asyncio.run(devstack.issue_supervisor_key(url, devstack.DEMO_PROVINCE))
+        _banner(stack, simulate, devstack.DEMO_PROVINCE, key)
         asyncio.run(_watch(bootstrap, procs))
     except KeyboardInterrupt:
         pass
@@ -326,12 +326,12 @@ def dev(simulate: bool = typer.Option(True, "--simulate/--no-simulate",
         console.print("stopped; nothing left running")
 
 
-def _banner(stack, simulate: bool, supervisor_key: str) -> None:
+def _banner(stack, simulate: bool, province: str, supervisor_key: str) -> None:
     console.print(f"""
 [bold green]mintrace is running[/bold green]
   intake        {stack.intake_url}   (OpenAPI: {stack.intake_url}/docs)
   supervision   {stack.supervision_url}   (OpenAPI: {stack.supervision_url}/docs)
-  console       {stack.supervision_url}/console/   sign in with the {devstack.DEMO_PROVINCE} key
+  console       {stack.supervision_url}/console/   sign in with this {province} key:
                 {supervisor_key}
   broker        {stack.bootstrap}
   database      {stack.database_url}
