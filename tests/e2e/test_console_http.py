@@ -4,15 +4,16 @@ server-side, security headers, CSRF and cross-origin refusals, the language chos
 
 import httpx
 import pytest
-from test_cases_api import named_keys
+
+from mintrace import devstack
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_sign_in_opens_a_strict_http_only_session_that_sign_out_ends(stack,
                                                                           producer_keys):
-    k = await named_keys(stack.database_url, li=("jiangxi", "Li Wei"))
-    key = k["li"]["Authorization"].removeprefix("Bearer ")
+    # the key `make dev` prints
+    key = await devstack.issue_supervisor_key(stack.database_url, devstack.DEMO_PROVINCE, "Li Wei")
     async with httpx.AsyncClient(base_url=stack.supervision_url, timeout=30) as web:
         assert (await web.get("/console/jiangxi/alerts")).headers["location"] == "/console/login"
         for bad in ("", "mts_nope", producer_keys["JX1"]):

@@ -63,6 +63,7 @@ def create_app(settings: SupervisionSettings | None = None) -> FastAPI:
 
     app = create_api(res, lifespan, publish)
     app.state.settings = settings
+    app.state.broker = broker  # its publisher (cases.events) is in the AsyncAPI document
     return app
 
 

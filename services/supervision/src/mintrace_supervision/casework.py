@@ -84,9 +84,9 @@ def event_of(entry, alert_id: str, province_code: str) -> CaseEvent:
                      outcome=entry["outcome"], status=entry["status"])
 
 
-async def drain(pool: asyncpg.Pool, publish: Publish) -> int:
+async def drain(pool: asyncpg.Pool, publish: Publish, lease_s: float = OUTBOX_LEASE_S) -> int:
     """Publish the case events a crash or a broker outage left in the outbox; returns how many."""
-    rows = await store.claim_case_events(pool, OUTBOX_LEASE_S)
+    rows = await store.claim_case_events(pool, lease_s)
     if not rows:
         return 0
     await publish([event_of(r, r["alert_id"], r["province_code"]) for r in rows])
