@@ -5,9 +5,10 @@ server-side, security headers, CSRF and cross-origin refusals, the language chos
 import httpx
 import pytest
 
-from mintrace import devstack
+from mintrace import demo, devstack
 
 pytestmark = pytest.mark.e2e
+JX1 = demo.producer_ids()["JX1"]
 
 
 async def test_sign_in_opens_a_strict_http_only_session_that_sign_out_ends(stack,
@@ -36,6 +37,19 @@ async def test_sign_in_opens_a_strict_http_only_session_that_sign_out_ends(stack
         htmx = await web.get("/console/static/htmx.min.js")
         assert htmx.status_code == 200 and "htmx" in htmx.text[:200]
         csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+
+        # every page renders, filtered or not; another province's pages are refused
+        for path in ("/console/jiangxi/alerts?status=closed&severity=high&type=SPLIT_SHIPMENTS",
+                     "/console/jiangxi/alerts/rows?status=open", "/console/jiangxi/reports",
+                     f"/console/jiangxi/reports?producer_id={JX1}&type=export&material=Dy",
+                     f"/console/jiangxi/producers/{JX1}", "/console/jiangxi/rollup?days=3",
+                     "/console/jiangxi/rollup.csv", "/console/jiangxi/webhooks"):
+            assert (await web.get(path)).status_code == 200, path
+        for path, status in (("/console/hunan/alerts", 403), ("/console/national/alerts", 403),
+                             ("/console/atlantis/alerts", 404),
+                             ("/console/jiangxi/producers/nobody", 404),
+                             ("/console/jiangxi/alerts/no-such-alert", 404)):
+            assert (await web.get(path)).status_code == status, path
 
         # state changes need the session's token, and a same-origin request
         assert (await web.post("/console/logout", data={})).status_code == 403
