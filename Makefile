@@ -6,7 +6,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install dev test test-fast bench lint clean asyncapi fuzz
+.PHONY: install dev test test-fast bench lint clean asyncapi fuzz browser screenshots
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -21,7 +21,19 @@ install: $(VENV)/.installed
 dev: install
 	$(VENV)/bin/mintrace dev
 
-test: install
+# The browser tests drive Chromium from Debian's packages (Playwright never downloads a browser).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+screenshots: install browser  ## the console's main pages into docs/screenshots (CJK font too)
+	@fc-list 2>/dev/null | grep -qi wqy || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
+	  -y -qq fonts-wqy-microhei
+	MINTRACE_SCREENSHOTS=docs/screenshots $(VENV)/bin/python -m pytest -q -p no:cacheprovider \
+	  tests/e2e/test_console_browser.py
+
+test: install browser
 	@$(VENV)/bin/python -m pytest -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 

@@ -26,9 +26,11 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(registry_app, name="registry")
 app.add_typer(keys_app, name="keys")
 from .supervise import app as supervise_app, docs_app  # noqa: E402
+from .webhooks import app as webhooks_app  # noqa: E402
 
 app.add_typer(supervise_app, name="supervise")
 app.add_typer(docs_app, name="docs")
+app.add_typer(webhooks_app, name="webhooks")
 console = Console(stderr=True)
 
 
@@ -128,7 +130,9 @@ def _read(file: Path) -> str:
 
 @keys_app.command("issue")
 def keys_issue(producer: str = typer.Option(None, help="Producer USCC"),
-               supervisor: str = typer.Option(None, help="Province slug, or 'national'")) -> None:
+               supervisor: str = typer.Option(None, help="Province slug, or 'national'"),
+               name: str = typer.Option(None, help="The person a supervisor key is issued to "
+                                                   "(recorded with every case action)")) -> None:
     """Issue an API key and print it once; only its hash is stored."""
     from stdnum.cn import uscc
 
@@ -141,12 +145,14 @@ def keys_issue(producer: str = typer.Option(None, help="Producer USCC"),
         _fail(f"{producer} is not a valid USCC (18 characters with a check digit)")
     if supervisor and supervisor != NATIONAL and supervisor not in BY_SLUG:
         _fail(f"unknown province slug {supervisor!r}; one of: national, {', '.join(BY_SLUG)}")
+    if name is not None and (producer or not name.strip()):
+        _fail("--name names the person of a supervisor key (not empty)")
 
     async def go():
         conn = await db.connect(_settings().database_url)
         try:
             return await keys.issue(conn, "producer" if producer else "supervisor",
-                                    producer or supervisor)
+                                    producer or supervisor, name.strip() if name else None)
         finally:
             await conn.close()
 
@@ -317,7 +323,8 @@ def dev(simulate: bool = typer.Option(True, "--simulate/--no-simulate",
             procs.start("simulator", [sys.executable, "-m", "mintrace.cli", "simulate", "--url",
                                       stack.intake_url, "--rate", str(rate)],
                         stack.env(), logs / "simulator.log")
-        _banner(stack, simulate)
+        key = asyncio.run(devstack.issue_supervisor_key(url, devstack.DEMO_PROVINCE))
+        _banner(stack, simulate, devstack.DEMO_PROVINCE, key)
         asyncio.run(_watch(bootstrap, procs))
     except KeyboardInterrupt:
         pass
@@ -330,11 +337,13 @@ def dev(simulate: bool = typer.Option(True, "--simulate/--no-simulate",
         console.print("stopped; nothing left running")
 
 
-def _banner(stack, simulate: bool) -> None:
+def _banner(stack, simulate: bool, province: str, supervisor_key: str) -> None:
     console.print(f"""
 [bold green]mintrace is running[/bold green]
   intake        {stack.intake_url}   (OpenAPI: {stack.intake_url}/docs)
   supervision   {stack.supervision_url}   (OpenAPI: {stack.supervision_url}/docs)
+  console       {stack.supervision_url}/console/   sign in with this {province} key:
+                {supervisor_key}
   broker        {stack.bootstrap}
   database      {stack.database_url}
   logs          {stack.log_dir}/<service>.log

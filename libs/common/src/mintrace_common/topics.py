@@ -51,6 +51,8 @@ ALERTS_NATIONAL = Topic(f"alerts.{NATIONAL}", m.Alert, "alerting",
                         retention_ms=90 * DAY_MS)
 ROLLUP_NATIONAL = Topic("rollup.national", m.RollupSummary, "provincial-routing",
                         ("supervisors:national",), 1, retention_ms=90 * DAY_MS)
+CASES_EVENTS = Topic("cases.events", m.CaseEvent, "supervision", ("supervisors:national",), 6,
+                     retention_ms=-1)
 
 
 def supervision_topic(slug: str) -> str:
@@ -74,7 +76,7 @@ PROVINCE_ALERTS = tuple(
 
 TOPICS: tuple[Topic, ...] = (
     RECEIVED, VALIDATED, REJECTED, LICENSED, CANCELLED, LICENCE_EVENTS,
-    SUPERVISION_NATIONAL, ALERTS_NATIONAL, ROLLUP_NATIONAL,
+    SUPERVISION_NATIONAL, ALERTS_NATIONAL, ROLLUP_NATIONAL, CASES_EVENTS,
     *PROVINCE_SUPERVISION, *PROVINCE_ALERTS,
 )
 BY_NAME: dict[str, Topic] = {t.name: t for t in TOPICS}

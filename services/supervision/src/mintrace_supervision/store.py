@@ -44,15 +44,18 @@ class Filters:
     material: str | None = None
     type: str | None = None
     producer_id: str | None = None
+    report_id: str | None = None
 
 
-async def authenticate(pool: asyncpg.Pool, key: str) -> tuple[str, str] | None:
+async def authenticate(pool: asyncpg.Pool, key: str) -> tuple[str, str, str] | None:
+    """(kind, subject, the person's name) of a live key, or None."""
     async with pool.acquire() as conn:
-        return await keys.lookup(conn, key)
+        return await keys.holder(conn, key)
 
 
 async def reports(pool: asyncpg.Pool, f: Filters, after: int | None,
-                  limit: int) -> list[asyncpg.Record]:
+                  limit: int, newest: bool = False) -> list[asyncpg.Record]:
+    """Routed reports in routing order (`newest`: the latest first, no cursor)."""
     w = Where(["record IS NOT NULL"])
     w.opt("province_code = {0}", f.province_code)
     w.opt("occurred_at >= {0}", f.since)
@@ -60,15 +63,30 @@ async def reports(pool: asyncpg.Pool, f: Filters, after: int | None,
     w.opt("material = {0}", f.material)
     w.opt("type = {0}", f.type)
     w.opt("producer_id = {0}", f.producer_id)
+    w.opt("report_id = {0}", f.report_id)
     w.opt("seq > {0}", after)
-    sql = f"SELECT seq, record FROM routed_reports WHERE {w.sql} ORDER BY seq {w.limit(limit)}"
+    order = "seq DESC" if newest else "seq"
+    sql = f"SELECT seq, record FROM routed_reports WHERE {w.sql} ORDER BY {order} {w.limit(limit)}"
     async with pool.acquire() as conn:
         return await conn.fetch(sql, *w.params)
 
 
+ALERT = ("alert_id, type, severity, province_code, producer_id, report_ids, summary, raised_at, "
+         "rule_version, details")
+ALERT_BOUNDED = ("alert_id, type, severity, province_code, producer_id, "
+                 f"report_ids[1:{MAX_EVIDENCE}] AS report_ids, CASE WHEN cardinality(report_ids) "
+                 f"> {MAX_EVIDENCE} THEN cardinality(report_ids) END AS evidence_total, summary, "
+                 "raised_at, rule_version, details")
+CASE_STATUS = "coalesce(cases.status, 'open')"
+
+
 async def alerts(pool: asyncpg.Pool, f: Filters, severity: str | None,
-                 after: tuple[datetime, str] | None, limit: int) -> list[asyncpg.Record]:
+                 after: tuple[datetime, str] | None, limit: int,
+                 status: str | None = None, newest: bool = False) -> list[asyncpg.Record]:
+    """Alerts with their case's status, assignee and outcome (an alert nobody acted on yet is
+    an open case), by raised_at (`newest`: the latest first, no cursor)."""
     w = Where()
+    w.opt(f"{CASE_STATUS} = {{0}}", status)
     w.opt("province_code = {0}", f.province_code)
     w.opt("raised_at >= {0}", f.since)
     w.opt("raised_at < {0}", f.until)
@@ -81,11 +99,10 @@ async def alerts(pool: asyncpg.Pool, f: Filters, severity: str | None,
     if after is not None:
         w.add("(raised_at, alert_id) > ({0}, {1})", *after)
     # evidence bounded as on the alert topics: the first MAX_EVIDENCE ids and the count
-    sql = (f"SELECT alert_id, type, severity, province_code, producer_id, "
-           f"report_ids[1:{MAX_EVIDENCE}] AS report_ids, CASE WHEN cardinality(report_ids) > "
-           f"{MAX_EVIDENCE} THEN cardinality(report_ids) END AS evidence_total, summary, "
-           f"raised_at, rule_version, details FROM alerts WHERE {w.sql} "
-           f"ORDER BY raised_at, alert_id {w.limit(limit)}")
+    sql = (f"SELECT {ALERT_BOUNDED}, {CASE_STATUS} AS case_status, cases.assignee, "
+           f"cases.outcome FROM alerts LEFT JOIN cases USING (alert_id) WHERE {w.sql} "
+           f"ORDER BY {'raised_at DESC, alert_id DESC' if newest else 'raised_at, alert_id'} "
+           f"{w.limit(limit)}")
     async with pool.acquire() as conn:
         return await conn.fetch(sql, *w.params)
 
@@ -120,3 +137,254 @@ async def rollup(pool: asyncpg.Pool, f: Filters, since: date | None, until: date
            f"FROM rollup_daily WHERE {w.sql} ORDER BY {', '.join(ROLLUP_KEY)} {w.limit(limit)}")
     async with pool.acquire() as conn:
         return await conn.fetch(sql, *w.params)
+
+
+# --- cases ----------------------------------------------------------------------------------
+
+async def alert(conn, province_code: str | None, alert_id: str) -> asyncpg.Record | None:
+    """The alert, only if it belongs to `province_code` (None: any province)."""
+    return await conn.fetchrow(f"SELECT {ALERT} FROM alerts WHERE alert_id = $1 "
+                               "AND ($2::text IS NULL OR province_code = $2)",
+                               alert_id, province_code)
+
+
+async def case(conn, alert_id: str, lock: bool = False) -> asyncpg.Record | None:
+    """The case row (None: nobody acted yet, so it is open). `lock` creates it and holds its
+    row lock until the transaction ends, so actions on one case apply one at a time."""
+    if lock:
+        await conn.execute("INSERT INTO cases (alert_id, status) VALUES ($1, 'open') "
+                           "ON CONFLICT DO NOTHING", alert_id)
+    return await conn.fetchrow("SELECT status, assignee, outcome FROM cases WHERE alert_id = $1"
+                               + (" FOR UPDATE" if lock else ""), alert_id)
+
+
+async def history(conn, alert_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT id, at, by, action, assignee, note, outcome, status "
+                            "FROM case_history WHERE alert_id = $1 ORDER BY id", alert_id)
+
+
+async def save_case(conn, alert_id: str, status: str, assignee: str | None,
+                    outcome: str | None) -> None:
+    await conn.execute("UPDATE cases SET status = $2, assignee = $3, outcome = $4, "
+                       "updated_at = now() WHERE alert_id = $1", alert_id, status, assignee,
+                       outcome)
+
+
+async def append_history(conn, alert_id: str, by: str, action: str, assignee: str | None,
+                         note: str | None, outcome: str | None, status: str) -> asyncpg.Record:
+    """Append the action to the audit trail and to the cases.events outbox; returns the row."""
+    row = await conn.fetchrow(
+        "INSERT INTO case_history (alert_id, by, action, assignee, note, outcome, status) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, at, by, action, assignee, note, "
+        "outcome, status", alert_id, by, action, assignee, note, outcome, status)
+    # claimed by the request itself, which publishes it at once; the drain waits out the lease
+    await conn.execute("INSERT INTO case_events_outbox (history_id, claimed_at) "
+                       "VALUES ($1, now())", row["id"])
+    return row
+
+
+async def claim_case_events(pool: asyncpg.Pool, lease_s: float, limit: int = 500
+                            ) -> list[asyncpg.Record]:
+    """Outbox rows nobody holds (never claimed, or claimed longer than `lease_s` ago), claimed
+    now, with what their event needs."""
+    async with pool.acquire() as conn:
+        return await conn.fetch(
+            "WITH due AS (SELECT history_id FROM case_events_outbox WHERE claimed_at IS NULL "
+            "OR claimed_at < now() - make_interval(secs => $1) ORDER BY history_id LIMIT $2 "
+            "FOR UPDATE SKIP LOCKED), claimed AS (UPDATE case_events_outbox o SET claimed_at "
+            "= now() FROM due WHERE o.history_id = due.history_id RETURNING o.history_id) "
+            "SELECT h.id, h.alert_id, h.at, h.by, h.action, h.assignee, h.note, h.outcome, "
+            "h.status, a.province_code FROM claimed JOIN case_history h ON h.id = "
+            "claimed.history_id JOIN alerts a ON a.alert_id = h.alert_id ORDER BY h.id",
+            lease_s, limit)
+
+
+async def mark_case_events_sent(pool: asyncpg.Pool, history_ids: list[int]) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM case_events_outbox WHERE history_id = ANY($1::bigint[])",
+                           history_ids)
+
+
+async def records(conn, producer_id: str, report_ids: list[str]) -> list[dict]:
+    """The supervision records of these reports of one producer, in routing order."""
+    rows = await conn.fetch("SELECT record FROM routed_reports WHERE producer_id = $1 "
+                            "AND report_id = ANY($2::text[]) AND record IS NOT NULL ORDER BY seq",
+                            producer_id, report_ids)
+    return [r["record"] for r in rows]
+
+
+async def episode_shipments(conn, alert_id: str) -> list[asyncpg.Record]:
+    """Every shipment of a SPLIT_SHIPMENTS alert's episode (alerting's split_episodes, extended
+    as later shipments join it): the exports under the review threshold between its first and
+    last shipment."""
+    return await conn.fetch(
+        "SELECT f.report_id, f.occurred_at, f.quantity_kg FROM split_episodes e "
+        "JOIN alerts a ON a.alert_id = e.alert_id JOIN alert_facts f ON f.type = 'export' "
+        "AND f.producer_id = e.producer_id AND f.material = e.material "
+        "AND f.consignee = e.consignee AND f.occurred_at BETWEEN e.first_at AND e.last_at "
+        "AND (a.details->>'threshold_kg' IS NULL "
+        "     OR f.quantity_kg < (a.details->>'threshold_kg')::numeric) "
+        "WHERE e.alert_id = $1 ORDER BY f.occurred_at, f.report_id", alert_id)
+
+
+# --- console reads ----------------------------------------------------------------------------
+
+async def producer(conn, producer_id: str, province_code: str | None) -> dict | None:
+    """A producer as a province sees it: its name, its facilities (in that province) and, for an
+    exporter, its licences with their balances. None when it has no facility there."""
+    facilities = await conn.fetch(
+        "SELECT facility_id, province_code, stages FROM facilities WHERE producer_id = $1 "
+        "AND ($2::text IS NULL OR province_code = $2) ORDER BY facility_id",
+        producer_id, province_code)
+    if not facilities:
+        return None
+    name = await conn.fetchval("SELECT name FROM producers WHERE producer_id = $1", producer_id)
+    licences = await conn.fetch(
+        "SELECT licence_number, materials, destination_country, max_quantity_kg, remaining_kg, "
+        "valid_from, valid_to, status FROM licences WHERE exporter_id = $1 "
+        "ORDER BY licence_number", producer_id)
+    return {"producer_id": producer_id, "name": name, "facilities": facilities,
+            "licences": licences}
+
+
+async def rollup_days(pool: asyncpg.Pool, province_code: str | None, since: date
+                      ) -> list[asyncpg.Record]:
+    """The rollup from `since` on, summed over provinces when national."""
+    async with pool.acquire() as conn:
+        return await conn.fetch(
+            "SELECT day, material, type, destination_country, sum(quantity_kg) AS quantity_kg, "
+            "sum(value_usd) AS value_usd, sum(report_count) AS report_count, "
+            "sum(non_usd_count) AS non_usd_count FROM rollup_daily WHERE day >= $1 "
+            "AND ($2::text IS NULL OR province_code = $2) GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+            since, province_code)
+
+
+async def province_overview(pool: asyncpg.Pool, since: date) -> list[asyncpg.Record]:
+    """Per province: its cases by status and its reported volume since `since`."""
+    async with pool.acquire() as conn:
+        return await conn.fetch(
+            f"WITH c AS (SELECT province_code, count(*) FILTER (WHERE {CASE_STATUS} = 'open') "
+            f"AS open, count(*) FILTER (WHERE {CASE_STATUS} = 'assigned') AS assigned, "
+            f"count(*) FILTER (WHERE {CASE_STATUS} = 'closed') AS closed FROM alerts "
+            "LEFT JOIN cases USING (alert_id) GROUP BY province_code), "
+            "r AS (SELECT province_code, sum(report_count) AS reports, sum(quantity_kg) AS kg "
+            "FROM rollup_daily WHERE day >= $1 GROUP BY province_code) "
+            "SELECT coalesce(c.province_code, r.province_code) AS province_code, "
+            "coalesce(open, 0) AS open, coalesce(assigned, 0) AS assigned, "
+            "coalesce(closed, 0) AS closed, coalesce(reports, 0) AS reports, "
+            "coalesce(kg, 0) AS kg FROM c FULL JOIN r USING (province_code)", since)
+
+
+# --- console sessions -------------------------------------------------------------------------
+
+async def open_session(pool: asyncpg.Pool, key: str, token: str, csrf: str,
+                       hours: float) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO console_sessions (token_hash, key_hash, csrf, expires_at) "
+                           "VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+                           keys.hash_key(token), keys.hash_key(key), csrf, hours * 3600)
+
+
+async def session(pool: asyncpg.Pool, token: str) -> asyncpg.Record | None:
+    """The live session's key holder and CSRF token; a revoked key ends its sessions."""
+    async with pool.acquire() as conn:
+        return await conn.fetchrow(
+            "SELECT k.kind, k.subject, coalesce(k.name, k.subject || ' key') AS name, s.csrf "
+            "FROM console_sessions s JOIN api_keys k USING (key_hash) WHERE s.token_hash = $1 "
+            "AND s.expires_at > now() AND k.revoked_at IS NULL", keys.hash_key(token))
+
+
+async def close_session(pool: asyncpg.Pool, token: str) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM console_sessions WHERE token_hash = $1 "
+                           "OR expires_at < now()", keys.hash_key(token))
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+SEVERITY_RANK = "ARRAY['low', 'medium', 'high', 'critical']"
+RESCAN = "interval '2 minutes'"  # alerts are stored by transactions shorter than this
+
+
+async def add_webhook(conn, scope: str, province_code: str | None, url: str, secret: str,
+                      min_severity: str) -> int:
+    return await conn.fetchval("INSERT INTO webhooks (scope, province_code, url, secret, "
+                               "min_severity) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                               scope, province_code, url, secret, min_severity)
+
+
+async def webhooks(conn, province_code: str | None = None, every: bool = True
+                   ) -> list[asyncpg.Record]:
+    """Live webhooks; of one province only when `every` is false (None: national's own)."""
+    return await conn.fetch(
+        "SELECT id, scope, url, min_severity, created_at FROM webhooks WHERE removed_at IS NULL "
+        "AND ($2 OR province_code IS NOT DISTINCT FROM $1) ORDER BY id", province_code, every)
+
+
+async def remove_webhook(conn, webhook_id: int) -> bool:
+    done = await conn.execute("UPDATE webhooks SET removed_at = now() WHERE id = $1 "
+                              "AND removed_at IS NULL", webhook_id)
+    return done.endswith(" 1")
+
+
+async def enqueue_deliveries(pool: asyncpg.Pool) -> int:
+    """A delivery for every alert stored since a webhook last looked that it wants."""
+    async with pool.acquire() as conn, conn.transaction():
+        done = await conn.execute(
+            "INSERT INTO webhook_deliveries (webhook_id, alert_id) SELECT w.id, a.alert_id "
+            f"FROM webhooks w JOIN alerts a ON a.recorded_at >= greatest(w.created_at, "
+            f"w.scanned_upto - {RESCAN}) AND (w.province_code IS NULL "
+            "OR a.province_code = w.province_code) "
+            f"AND array_position({SEVERITY_RANK}, a.severity) >= "
+            f"array_position({SEVERITY_RANK}, w.min_severity) "
+            "WHERE w.removed_at IS NULL ON CONFLICT DO NOTHING")
+        await conn.execute("UPDATE webhooks SET scanned_upto = now() WHERE removed_at IS NULL")
+    return int(done.split()[-1])
+
+
+async def claim_deliveries(pool: asyncpg.Pool, limit: int, lease_s: float
+                           ) -> list[asyncpg.Record]:
+    """Due deliveries, held for `lease_s` (another process skips them meanwhile)."""
+    async with pool.acquire() as conn:
+        return await conn.fetch(
+            "WITH due AS (SELECT webhook_id, alert_id FROM webhook_deliveries "
+            "WHERE status = 'pending' AND next_at <= now() AND webhook_id IN (SELECT id FROM "
+            "webhooks WHERE removed_at IS NULL) ORDER BY next_at LIMIT $1 "
+            "FOR UPDATE SKIP LOCKED), claimed AS (UPDATE webhook_deliveries d "
+            "SET next_at = now() + make_interval(secs => $2) FROM due "
+            "WHERE (d.webhook_id, d.alert_id) = (due.webhook_id, due.alert_id) "
+            "RETURNING d.webhook_id, d.alert_id, d.attempts) "
+            "SELECT c.webhook_id, c.attempts, w.url, w.secret, "
+            + ", ".join(f"a.{c.strip()}" for c in ALERT.split(",")) + " "
+            "FROM claimed c JOIN webhooks w ON w.id = c.webhook_id "
+            "JOIN alerts a USING (alert_id)", limit, lease_s)
+
+
+async def log_attempt(pool: asyncpg.Pool, webhook_id: int, alert_id: str,
+                      http_status: int | None, error: str | None) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO webhook_attempts (webhook_id, alert_id, http_status, "
+                           "error) VALUES ($1, $2, $3, $4)", webhook_id, alert_id, http_status,
+                           error)
+
+
+async def finish_delivery(pool: asyncpg.Pool, webhook_id: int, alert_id: str, delivered: bool,
+                          tries: int, retry_in_s: float) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE webhook_deliveries SET attempts = attempts + $3, status = CASE WHEN $4 "
+            "THEN 'delivered' ELSE 'pending' END, delivered_at = CASE WHEN $4 THEN now() END, "
+            "next_at = now() + make_interval(secs => $5) WHERE webhook_id = $1 AND alert_id = $2",
+            webhook_id, alert_id, tries, delivered, retry_in_s)
+
+
+async def delivery_log(pool: asyncpg.Pool, province_code: str | None, limit: int = 100
+                       ) -> list[asyncpg.Record]:
+    """The latest delivery attempts of a province's webhooks (every webhook for national)."""
+    async with pool.acquire() as conn:
+        return await conn.fetch(
+            "SELECT t.at, t.webhook_id, w.url, t.alert_id, t.http_status, t.error, d.status "
+            "FROM webhook_attempts t JOIN webhooks w ON w.id = t.webhook_id "
+            "LEFT JOIN webhook_deliveries d USING (webhook_id, alert_id) "
+            "WHERE $1::text IS NULL OR w.province_code = $1 ORDER BY t.id DESC LIMIT $2",
+            province_code, limit)
