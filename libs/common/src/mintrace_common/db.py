@@ -20,8 +20,8 @@ async def create_pool(url: str, min_size: int = 1, max_size: int = 8) -> asyncpg
                                      init=_init_connection, command_timeout=60)
 
 
-async def connect(url: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(url)
+async def connect(url: str, timeout: float = 60.0) -> asyncpg.Connection:
+    conn = await asyncpg.connect(url, timeout=timeout)
     await _init_connection(conn)
     return conn
 
