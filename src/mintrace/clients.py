@@ -113,8 +113,9 @@ def kafka_options(s: Settings, timeout: float = CONNECT_TIMEOUT_S) -> dict[str, 
 def producer(s: Settings | None = None, **extra):
     from aiokafka import AIOKafkaProducer
 
-    return AIOKafkaProducer(**{**kafka_options(s or settings()), "acks": "all",
-                               "enable_idempotence": True, **extra})
+    # acks=all; no idempotent producer: the dev broker (Tansu) refuses InitProducerId, and every
+    # consumer is idempotent anyway.
+    return AIOKafkaProducer(**{**kafka_options(s or settings()), "acks": "all", **extra})
 
 
 def consumer(*topics: str, s: Settings | None = None, **extra):

@@ -43,7 +43,7 @@ def _unreachable(exc: BaseException) -> str | None:
     """A sentence for a connection failure, or None if `exc` is something else."""
     import asyncpg
     import httpx
-    from aiokafka.errors import KafkaConnectionError, KafkaError
+    from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
     if isinstance(exc, Unreachable):
         return str(exc)
@@ -53,8 +53,13 @@ def _unreachable(exc: BaseException) -> str | None:
         return f"{exc} (run `mintrace db migrate` first)"
     if isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError)):
         return f"PostgreSQL is not accepting connections: {exc}"
-    if isinstance(exc, (KafkaConnectionError, KafkaError)):
+    if isinstance(exc, (KafkaConnectionError, KafkaTimeoutError)):
         return f"the Kafka broker is unreachable: {exc}"
+    if isinstance(exc, KafkaError):
+        return f"the Kafka broker refused: {exc!r}"
+    if isinstance(exc, httpx.HTTPStatusError):
+        return (f"{exc.request.url} answered {exc.response.status_code}: "
+                f"{exc.response.text[:300]}")
     if isinstance(exc, httpx.TransportError):
         return f"cannot reach {exc.request.url if exc.request else 'the service'}: {exc}"
     if isinstance(exc, (OSError, asyncio.TimeoutError)):

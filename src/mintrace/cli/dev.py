@@ -174,7 +174,10 @@ class Restarts:
     """When to start a dead child again: exponential backoff with full jitter (backoff's wait
     generator), reset once the child has stayed up UP_FOR_RESET_S."""
 
-    def __init__(self) -> None:
+    def __init__(self, jitter=None) -> None:
+        import backoff
+
+        self.jitter = jitter or backoff.full_jitter
         self.waits: dict[str, object] = {}
         self.due: dict[str, float] = {}
         self.started: dict[str, float] = {}
@@ -186,7 +189,7 @@ class Restarts:
             gen = backoff.expo(base=2, factor=0.5, max_value=30)
             next(gen)  # the generator's first value is a priming None
             self.waits[name] = gen
-        delay = backoff.full_jitter(next(self.waits[name])) + 0.5
+        delay = self.jitter(next(self.waits[name])) + 0.5
         self.due[name] = now + delay
         return delay
 
