@@ -9,7 +9,6 @@ the same settings as the services (`KAFKA_SASL_*`, `KAFKA_SSL*`)."""
 import json
 import os
 import re
-import ssl
 from pathlib import Path
 from typing import Any
 
@@ -90,24 +89,10 @@ def mask(text: str, *secrets: str | None) -> str:
 
 
 def kafka_options(s: Settings, timeout: float = CONNECT_TIMEOUT_S) -> dict[str, Any]:
-    """aiokafka client keyword arguments for `s`: bootstrap, SASL/SCRAM and TLS, timeouts."""
-    opts: dict[str, Any] = {"bootstrap_servers": s.kafka_bootstrap_servers,
-                            "client_id": s.service_name,
-                            "request_timeout_ms": int(max(timeout, 1) * 6000)}
-    ctx = ssl.create_default_context(cafile=s.kafka_ssl_cafile) if s.kafka_ssl else None
-    if s.kafka_sasl_username:
-        mechanism = s.kafka_sasl_mechanism.upper()
-        if mechanism not in ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"):
-            raise ValueError(f"KAFKA_SASL_MECHANISM must be SCRAM-SHA-512, SCRAM-SHA-256 or "
-                             f"PLAIN, not {s.kafka_sasl_mechanism!r}")
-        opts.update(security_protocol="SASL_SSL" if ctx else "SASL_PLAINTEXT",
-                    sasl_mechanism=mechanism, sasl_plain_username=s.kafka_sasl_username,
-                    sasl_plain_password=s.kafka_sasl_password or "")
-    elif ctx:
-        opts["security_protocol"] = "SSL"
-    if ctx:
-        opts["ssl_context"] = ctx
-    return opts
+    """aiokafka client keyword arguments for `s` (the services' own: SASL/SCRAM, TLS)."""
+    from mintrace_common.kafka_clients import kafka_options as options
+
+    return options(s, timeout_s=max(timeout, 1) * 6)
 
 
 def producer(s: Settings | None = None, **extra):

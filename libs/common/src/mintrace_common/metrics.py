@@ -1,9 +1,6 @@
-"""Per-service metrics (Prometheus text format) and the /healthz, /readyz, /metrics listener."""
+"""Per-service metrics (Prometheus); served on /metrics by `health`."""
 
-import asyncio
-from collections.abc import Awaitable, Callable
-
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -50,42 +47,3 @@ class Metrics:
 
 
 METRICS = Metrics()
-
-Check = Callable[[], Awaitable[bool]]
-
-
-async def serve_health(host: str, port: int, ready: Check) -> asyncio.AbstractServer:
-    """A tiny HTTP listener: /healthz (process alive), /readyz (`ready()` true), /metrics."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            line = await asyncio.wait_for(reader.readline(), 5)
-            path = line.split(b" ")[1].decode() if line.count(b" ") >= 2 else "/"
-            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                pass
-            if path.startswith("/metrics"):
-                status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, generate_latest()
-            elif path.startswith("/readyz"):
-                ok = await _safe(ready)
-                status = "200 OK" if ok else "503 Service Unavailable"
-                ctype, body = "text/plain", b"ready\n" if ok else b"not ready\n"
-            elif path.startswith("/healthz"):
-                status, ctype, body = "200 OK", "text/plain", b"ok\n"
-            else:
-                status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
-            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
-                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
-            await writer.drain()
-        except (asyncio.TimeoutError, ConnectionError, IndexError):
-            pass
-        finally:
-            writer.close()
-
-    return await asyncio.start_server(handle, host, port)
-
-
-async def _safe(check: Check) -> bool:
-    try:
-        return await asyncio.wait_for(check(), 3)
-    except Exception:
-        return False

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     db_pool_min: int = 1
     db_pool_max: int = 8
     registry_refresh_s: float = 5.0
+    # /healthz fails when a partition with records waiting has not moved for this long.
+    consumer_stuck_after_s: float = 300.0
+    lag_interval_s: float = Field(default=15.0, description="how often lag is read from the broker")
     # Broker credentials (the service's Strimzi KafkaUser); none = plaintext, as in the dev stack.
     kafka_sasl_mechanism: str = Field(default="SCRAM-SHA-512",
                                       description="SCRAM-SHA-512 | SCRAM-SHA-256 | PLAIN")
