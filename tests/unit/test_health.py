@@ -51,5 +51,5 @@ async def test_healthz_answers_503_while_stuck_and_metrics_are_served():
         sick = await client.get("/healthz")
         assert sick.status_code == 503 and sick.json()["stuck"]
         assert (await client.get("/readyz")).status_code == 503
-        metrics = (await client.get("/metrics/")).text
+        metrics = (await client.get("/metrics")).text
         assert 'mintrace_consumer_lag_messages{group="g",partition="0",topic="t"} 2.0' in metrics

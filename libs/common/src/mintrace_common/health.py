@@ -84,7 +84,7 @@ def health_app(ready: Check, watch: LagWatch | None):
     from prometheus_client import make_asgi_app
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
-    from starlette.routing import Mount, Route
+    from starlette.routing import Route
 
     async def healthz(_request):
         stuck = watch.stuck() if watch else []
@@ -99,7 +99,18 @@ def health_app(ready: Check, watch: LagWatch | None):
         return JSONResponse({"status": "ready" if ok else "not ready"}, 200 if ok else 503)
 
     return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz),
-                             Mount("/metrics", make_asgi_app())])
+                             Route("/metrics", _Asgi(make_asgi_app()))])
+
+
+class _Asgi:
+    """An ASGI app as a Starlette route endpoint (a Mount would answer /metrics with a redirect
+    to /metrics/, which Prometheus does not follow by default)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.app(scope, receive, send)
 
 
 async def serve(app, host: str, port: int):
