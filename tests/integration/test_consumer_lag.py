@@ -34,3 +34,29 @@ async def test_lag_is_the_records_a_group_has_not_committed_and_stuck_until_it_m
     await consumer.stop()
     await watch.poll(settings)
     assert watch.partitions[(topic, 0, group)].lag == 0 and watch.stuck() == []
+
+
+@pytest.mark.asyncio
+async def test_the_oldest_unpublished_outbox_row_is_exported_with_its_age(database_url):
+    from prometheus_client import REGISTRY
+
+    from mintrace_common.health import watch_outbox
+    from mintrace_common.service import Resources
+
+    res = Resources(Settings(database_url=database_url))
+    await res.open()
+    try:
+        async with res.pool.acquire() as conn:
+            await conn.execute("INSERT INTO routed_reports (producer_id, report_id, province_code,"
+                               " routed_at, published) VALUES ('P', 'OUTBOX-AGE-1', '360000', "
+                               "now() - interval '1 hour', false)")
+        watch_outbox(res, "routed_reports", "routed_at")
+        [(name, _, measure)] = [p for p in res.periodic if p[0] == "outbox-age.routed_reports"]
+        await measure()
+        age = REGISTRY.get_sample_value("mintrace_outbox_oldest_unpublished_seconds",
+                                        {"table": "routed_reports"})
+        assert age >= 3600
+        async with res.pool.acquire() as conn:
+            await conn.execute("DELETE FROM routed_reports WHERE report_id = 'OUTBOX-AGE-1'")
+    finally:
+        await res.close()

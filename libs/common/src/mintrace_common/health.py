@@ -74,6 +74,19 @@ class LagWatch:
                 await client.stop()
 
 
+def watch_outbox(resources, table: str, stored_at: str, every_s: float = 15.0) -> None:
+    """Export the age of `table`'s oldest unpublished row (an outbox: `published` false until
+    the broker acknowledged it) as mintrace_outbox_oldest_unpublished_seconds{table}."""
+    sql = (f"SELECT COALESCE(EXTRACT(EPOCH FROM now() - min({stored_at})), 0) "
+           f"FROM {table} WHERE NOT published")
+
+    async def measure() -> None:
+        async with resources.pool.acquire(timeout=5) as conn:
+            METRICS.set("outbox_age", float(await conn.fetchval(sql)), table=table)
+
+    resources.every(f"outbox-age.{table}", every_s, measure)
+
+
 def consumed_by(broker) -> list[tuple[str, str]]:
     """(topic, group) of every subscriber of a FastStream Kafka broker."""
     return sorted({(t, s.group_id) for s in broker.subscribers if getattr(s, "group_id", None)

@@ -30,6 +30,9 @@ class Metrics:
             "consumer_lag": Gauge("mintrace_consumer_lag_messages",
                                   "Records not yet consumed, per partition",
                                   ["topic", "partition", "group"]),
+            "outbox_age": Gauge("mintrace_outbox_oldest_unpublished_seconds",
+                                "Age of the oldest row stored but not yet acknowledged by the "
+                                "broker (0 when none)", ["table"]),
         }
 
     def inc(self, name: str, n: float = 1, **labels: str) -> None:
