@@ -30,6 +30,9 @@ def test_a_body_that_is_not_json_is_refused_with_415(stack, producer_keys):
         ndjson = client.post("/v1/reports/batch", content=body,
                              headers={**auth, "content-type": "application/x-ndjson"})
         assert ndjson.status_code == 200 and ndjson.json()["results"][0]["duplicate"]
+        metrics = client.get("/metrics").text
+    # what the PrometheusRules on intake's 4xx/5xx read
+    assert 'mintrace_http_responses_total{route="/v1/reports",status="415"}' in metrics
 
 
 def test_openapi_declares_bearer_auth_on_every_report_endpoint(stack):

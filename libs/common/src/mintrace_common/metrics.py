@@ -14,6 +14,9 @@ class Metrics:
                                  "Messages sent to a DLQ", ["topic"]),
             "received_total": Counter("mintrace_reports_received_total",
                                       "Reports accepted by intake", []),
+            "http_responses_total": Counter("mintrace_http_responses_total",
+                                            "HTTP answers by route template and status",
+                                            ["route", "status"]),
             "rejected_total": Counter("mintrace_reports_rejected_total",
                                       "Reports rejected", ["stage"]),
         }

@@ -1,5 +1,6 @@
 """The HTTP intake (SPEC §4). A report is accepted (202) only once the broker acknowledged it."""
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from mintrace_common.metrics import METRICS
 from mintrace_common import telemetry
 from mintrace_common.service import Resources
 
@@ -48,6 +50,16 @@ def create_api(settings: IntakeSettings, res: Resources, publish: Publish, lifes
     for exc_type in (KafkaError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError,
                      TimeoutError):
         app.add_exception_handler(exc_type, _unavailable)
+
+    @app.middleware("http")
+    async def _count(request: Request, call_next):
+        # Status per route template (never the raw path: report ids would explode the labels).
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "other")
+        METRICS.inc("http_responses_total", route=route, status=str(response.status_code))
+        METRICS.observe("http_seconds", time.perf_counter() - started, route=route)
+        return response
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
