@@ -45,6 +45,16 @@ def wait_running(cwd: Path, proc: subprocess.Popen, timeout: float = 180) -> dic
     raise TimeoutError((cwd / "dev.err").read_text()[-2000:])
 
 
+def wait_for_restart(cwd: Path, name: str, old: int, timeout: float = 90) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = json.loads((cwd / ".dev" / "state.json").read_text())["children"][name]
+        if pid != old and pid_alive(pid):
+            return pid
+        time.sleep(0.5)
+    raise TimeoutError(f"{name} was not started again: {(cwd / 'dev.err').read_text()[-1500:]}")
+
+
 def postgres_pid(cwd: Path) -> int | None:
     pidfile = cwd / ".dev" / "pgdata" / "postmaster.pid"
     return int(pidfile.read_text().split()[0]) if pidfile.exists() else None
@@ -82,6 +92,11 @@ def test_any_stop_signal_leaves_no_process_running(tmp_path, scratch_url, sig):
     state = wait_running(tmp_path, proc)
     children = list(state["children"].values())
     assert len(children) == len(devstack.SERVICES) + 1  # and the broker
+    if sig == signal.SIGTERM:  # once: a service that dies is reported and started again
+        os.killpg(state["children"]["validation"], signal.SIGKILL)
+        again = wait_for_restart(tmp_path, "validation", state["children"]["validation"])
+        children.append(again)
+        assert "validation exited" in (tmp_path / "dev.err").read_text()
     proc.send_signal(sig)
     assert proc.wait(60) == 0
     assert left_running(children) == []

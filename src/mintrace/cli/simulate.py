@@ -32,7 +32,9 @@ def simulate(url: str = typer.Option(None, help="Intake base URL (default: the d
              timeout: float = typer.Option(180.0, help="Seconds to wait for alerts"),
              min_recall: float = typer.Option(0.95, help="Recall floor per type"),
              min_precision: float = typer.Option(0.90, help="Precision floor per type"),
-             scores_json: Path = typer.Option(None, help="Also write the scores here (JSON)")
+             scores_json: Path = typer.Option(None, help="Also write the scores here (JSON)"),
+             as_json: bool = typer.Option(False, "--json", help="With --evaluate: the scores "
+                                          "as one JSON object a type instead of the table")
              ) -> None:
     """Simulate producer systems along the whole chain submitting through the HTTP intake.
 
@@ -66,7 +68,12 @@ def simulate(url: str = typer.Option(None, help="Intake base URL (default: the d
             return
         scores = run(ev.run(url, bootstrap or coords["kafka_bootstrap_servers"], keys, sc, rate,
                             timeout), "intake and broker")
-        Console(width=120).print(ev.table(scores, f"scenario {scenario}, seed {seed}, {days} days"))
+        if as_json:
+            for t, sc_ in scores.items():
+                print(json.dumps({**vars(sc_), "recall": sc_.recall, "precision": sc_.precision}))
+        else:
+            Console(width=120).print(ev.table(scores, f"scenario {scenario}, seed {seed}, "
+                                                      f"{days} days"))
         if scores_json:
             scores_json.write_text(json.dumps({t: vars(s) for t, s in scores.items()}, indent=1))
         if not ev.meets(scores, min_recall, min_precision):
