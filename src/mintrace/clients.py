@@ -16,6 +16,9 @@ from mintrace_common.settings import Settings
 
 STATE_FILE = Path(".dev") / "state.json"
 CONNECT_TIMEOUT_S = 5.0
+# How long the CLI keeps trying to connect (backoff with jitter) before it reports the database
+# or broker unreachable: long enough for a restart, short enough for an operator.
+RETRY_S = float(os.environ.get("MINTRACE_CONNECT_RETRY_S", "8"))
 ENV = {"database_url": "DATABASE_URL", "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
        "intake_url": "MINTRACE_INTAKE_URL", "supervision_url": "MINTRACE_SUPERVISION_URL"}
 DEFAULT_URLS = {"intake_url": "http://127.0.0.1:8080", "supervision_url": "http://127.0.0.1:8081"}

@@ -83,14 +83,28 @@ def run(work: Awaitable[T], what: str = "") -> T:
         fail(f"{sentence}{where}{hint}", UNREACHABLE)
 
 
+def _retrying(errors: tuple[type[BaseException], ...]):
+    """Retry a connection attempt on `errors` with exponential backoff and jitter for up to
+    clients.RETRY_S (a database or broker restarting), then let the last error through."""
+    import backoff
+
+    return backoff.on_exception(backoff.expo, errors, max_time=clients.RETRY_S, max_value=2,
+                                logger=None)
+
+
 @asynccontextmanager
 async def database(url: str | None = None):
-    """One connection to the database (connect timeout CONNECT_TIMEOUT_S), closed after."""
+    """One connection to the database (connect timeout CONNECT_TIMEOUT_S, retried while the
+    server restarts), closed after."""
+    import asyncpg
+
     from mintrace_common import db
 
     url = url or settings().database_url
+    connect = _retrying((OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError,
+                         asyncpg.TooManyConnectionsError))(db.connect)
     try:
-        conn = await db.connect(url, timeout=clients.CONNECT_TIMEOUT_S)
+        conn = await connect(url, timeout=clients.CONNECT_TIMEOUT_S)
     except (OSError, asyncio.TimeoutError) as exc:
         raise Unreachable(f"cannot reach PostgreSQL at {mask(url)}: "
                           f"{exc or 'timed out'}") from None
@@ -103,9 +117,16 @@ async def database(url: str | None = None):
 @asynccontextmanager
 async def started(client):
     """Start a Kafka client within CONNECT_TIMEOUT_S (else Unreachable), stop it after."""
+    from aiokafka.errors import KafkaConnectionError
+
     s = settings()
-    try:
+
+    @_retrying((KafkaConnectionError, asyncio.TimeoutError, OSError))
+    async def start() -> None:
         await asyncio.wait_for(client.start(), clients.CONNECT_TIMEOUT_S * 2)
+
+    try:
+        await start()
     except (asyncio.TimeoutError, OSError) as exc:
         await _stop(client)
         raise Unreachable(f"cannot reach the Kafka broker at {s.kafka_bootstrap_servers}: "
