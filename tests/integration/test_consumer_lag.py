@@ -33,7 +33,8 @@ async def test_lag_is_the_records_a_group_has_not_committed_and_stuck_until_it_m
     await consumer.commit({tp: OffsetAndMetadata(end, "")})
     await consumer.stop()
     await watch.poll(settings)
-    assert watch.partitions[(topic, 0, group)].lag == 0 and watch.stuck() == []
+    assert watch.partitions[(topic, 0, group)].lag == 0
+    assert not [s for s in watch.stuck() if f"{topic}[0]" in s]  # others write the other ones
 
 
 @pytest.mark.asyncio

@@ -12,6 +12,7 @@ from mintrace import devstack
 from mintrace.cli import app
 from mintrace.cli.dlq import REPLAYED_HEADER
 from mintrace_common.db import with_database
+from mintrace_common.keys import hash_key
 from mintrace_common.models import DeadLetter
 from topic_reader import TopicReader
 
@@ -27,7 +28,8 @@ def test_keys_list_shows_holder_creation_last_use_and_revocation(stack, database
     httpx.get(f"{stack.intake_url}/v1/reports/NOPE", headers={"Authorization": f"Bearer {key}"})
     rows = [json.loads(line) for line in cli("keys", "list", "--producer", "91360700MA0000001T",
                                              "--json", DATABASE_URL=database_url).stdout.splitlines()]
-    [mine] = [r for r in rows if r["last_used"] is not None and r["revoked"] is None]
+    [mine] = [r for r in rows if r["id"] == hash_key(key)[:12]]
+    assert mine["last_used"] is not None and mine["revoked"] is None
     assert mine["holder"] == "91360700MA0000001T" and mine["kind"] == "producer"
     assert key not in json.dumps(rows)  # only hashes are kept
 
