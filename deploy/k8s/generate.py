@@ -29,6 +29,7 @@ CLUSTER = "mintrace"  # the Strimzi Kafka cluster (strimzi.io/cluster label)
 CLUSTER_CA = f"{CLUSTER}-cluster-ca-cert"  # Strimzi's secret with the brokers' CA
 BOOTSTRAP = f"{CLUSTER}-kafka-bootstrap:9093"
 METRICS_PORT = 9000
+MONITORING_NAMESPACE = "monitoring"  # where Prometheus runs (it scrapes across namespaces)
 IMAGE_PREFIX = "mintrace/"
 # Grace period = the consumer's graceful shutdown (finish the batch, publish, commit) + margin.
 TERMINATION_GRACE_S = int(GRACEFUL_TIMEOUT_S) + 25
@@ -40,6 +41,7 @@ class Service:
     name: str
     module: str
     http_port: int | None = None  # serves HTTP (health and metrics on it too)
+    port_setting: str = "HTTP_PORT"  # the setting that service reads its HTTP port from
     min_replicas: int = 1
     cpu: str = "250m"
     memory: str = "256Mi"
@@ -76,7 +78,8 @@ SERVICES = (
     Service("license-matching", "mintrace_license_matching"),
     Service("provincial-routing", "mintrace_provincial_routing"),
     Service("alerting", "mintrace_alerting"),
-    Service("supervision", "mintrace_supervision", http_port=8081, min_replicas=2),
+    Service("supervision", "mintrace_supervision", http_port=8081, min_replicas=2,
+            port_setting="SUPERVISION_HTTP_PORT"),
 )
 
 
@@ -176,7 +179,7 @@ def deployment(s: Service) -> dict:
                 {"name": "KAFKA_SASL_PASSWORD",
                  "valueFrom": {"secretKeyRef": {"name": f"mintrace-{s.name}", "key": "password"}}}]
     if s.http_port:
-        env.append({"name": "HTTP_PORT", "value": str(s.http_port)})
+        env.append({"name": s.port_setting, "value": str(s.http_port)})
     else:
         env.append({"name": "METRICS_PORT", "value": str(METRICS_PORT)})
     container = {
@@ -201,7 +204,9 @@ def deployment(s: Service) -> dict:
         "kind": "Deployment",
         "metadata": {"name": s.name, "labels": labels(s.name)},
         "spec": {
-            "replicas": s.min_replicas,
+            # KEDA owns the replica count of a scaled Deployment: a `replicas` here would fight
+            # it on every apply.
+            **({} if s.sources else {"replicas": s.min_replicas}),
             "selector": {"matchLabels": {"app.kubernetes.io/name": s.name}},
             "strategy": {"type": "RollingUpdate",
                          "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
@@ -230,11 +235,42 @@ def pdb(s: Service) -> dict:
                      "selector": {"matchLabels": {"app.kubernetes.io/name": s.name}}}}
 
 
-def http_service(s: Service) -> dict:
+def service(s: Service) -> dict:
+    """HTTP services: their API (metrics and probes on it too); consumers: their metrics port,
+    so that the ServiceMonitor finds every pod."""
+    port = "http" if s.http_port else "metrics"
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": s.name, "labels": labels(s.name)},
             "spec": {"selector": {"app.kubernetes.io/name": s.name},
-                     "ports": [{"name": "http", "port": s.http_port, "targetPort": "http"}]}}
+                     "ports": [{"name": port, "port": s.port, "targetPort": port}]}}
+
+
+def service_monitor() -> dict:
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+            "metadata": {"name": "mintrace", "labels": labels("mintrace")},
+            "spec": {"selector": {"matchLabels": {"app.kubernetes.io/part-of": "mintrace"}},
+                     "endpoints": [{"port": p, "path": "/metrics", "interval": "15s"}
+                                   for p in ("http", "metrics")]}}
+
+
+def network_policies() -> list[dict]:
+    """Deny all ingress by default; each service accepts its own port only: HTTP APIs from
+    anywhere (an ingress controller in front), metrics from the monitoring namespace."""
+    deny = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "default-deny-ingress", "labels": labels("mintrace")},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
+    monitoring = {"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": MONITORING_NAMESPACE}}}
+    out = [deny]
+    for s in SERVICES:
+        sources = [] if s.http_port else [monitoring]  # [] = from anywhere
+        out.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                    "metadata": {"name": f"{s.name}-ingress", "labels": labels(s.name)},
+                    "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/name": s.name}},
+                             "policyTypes": ["Ingress"],
+                             "ingress": [{"ports": [{"port": s.port, "protocol": "TCP"}],
+                                          **({"from": sources} if sources else {})}]}})
+    return out
 
 
 def trigger_authentication(s: Service) -> dict:
@@ -279,9 +315,7 @@ def scaled_object(s: Service) -> dict:
 def service_manifests() -> list[dict]:
     out: list[dict] = []
     for s in SERVICES:
-        out += [deployment(s), pdb(s)]
-        if s.http_port:
-            out.append(http_service(s))
+        out += [deployment(s), pdb(s), service(s)]
         if s.sources:
             out += [trigger_authentication(s), scaled_object(s)]
     return out
@@ -326,7 +360,7 @@ CMD ["python", "-m", "{module}"]
 
 
 def dockerfile(s: Service) -> str:
-    port_env = (f"HTTP_HOST=0.0.0.0 HTTP_PORT={s.http_port}" if s.http_port
+    port_env = (f"HTTP_HOST=0.0.0.0 {s.port_setting}={s.http_port}" if s.http_port
                 else f"METRICS_PORT={METRICS_PORT}")
     return DOCKERFILE.format(dir=s.directory.name, name=s.name, package=s.package,
                              module=s.module, port=s.port, port_env=port_env)
@@ -345,6 +379,7 @@ def render() -> dict[Path, str]:
         OUT / "kafka-topics.yaml": dump(kafka_topics()),
         OUT / "kafka-users.yaml": dump(kafka_users()),
         OUT / "services.yaml": dump([*service_manifests(), kafka_sasl_settings()]),
+        OUT / "monitoring.yaml": dump([service_monitor(), *network_policies()]),
     }
     files |= {s.directory / "Dockerfile": dockerfile(s) for s in SERVICES
               if (s.directory / "pyproject.toml").exists()}

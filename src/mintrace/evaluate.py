@@ -15,13 +15,13 @@ import time
 from dataclasses import dataclass
 
 import httpx
-from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from . import clients
 from .scenarios import ALERT_TYPES, Scenario, family_type
-from .simulator import per_producer
+from .simulator import per_producer, post_batch
 
 
 @dataclass
@@ -105,8 +105,7 @@ async def submit(url: str, keys: dict[str, str], scenario: Scenario, rate: float
         for i in range(0, len(scenario.reports), n):
             started = time.monotonic()
             for key, reports in per_producer(scenario.reports[i:i + n]):
-                resp = await client.post("/v1/reports/batch", json=reports,
-                                         headers={"Authorization": f"Bearer {keys[key]}"})
+                resp = await post_batch(client, keys[key], reports)
                 resp.raise_for_status()
                 for status, c in resp.json()["counts"].items():
                     counts[status] = counts.get(status, 0) + c
@@ -123,9 +122,8 @@ async def collect(bootstrap: str, scenario: Scenario, *, timeout: float = 180.0,
     the run arrived for `quiet` seconds (late alerts are false positives too)."""
     mine = f"-{scenario.run}-"
     planted = [(p.type, set(p.report_ids)) for p in scenario.planted]
-    consumer = AIOKafkaConsumer("supervision.national", "reports.rejected", "alerts.national",
-                                bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False)
+    consumer = clients.consumer("supervision.national", "reports.rejected", "alerts.national",
+                                s=clients.for_bootstrap(bootstrap), auto_offset_reset="earliest")
     await consumer.start()
     alerts: list[dict] = []
     routed: set[str] = set()

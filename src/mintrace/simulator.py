@@ -9,9 +9,32 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import backoff
 import httpx
 
 from . import demo
+
+RETRY_STATUSES = (429, 503)
+GIVE_UP_AFTER_S = 600.0
+
+
+def retry_after(resp: httpx.Response) -> float:
+    """Seconds intake asked us to wait (`Retry-After`, in seconds), 1 if it did not say."""
+    try:
+        return max(0.0, float(resp.headers.get("retry-after", "1")))
+    except ValueError:
+        return 1.0
+
+
+@backoff.on_exception(backoff.expo, httpx.TransportError, max_time=GIVE_UP_AFTER_S, max_value=10)
+@backoff.on_predicate(backoff.runtime, lambda r: r.status_code in RETRY_STATUSES,
+                      value=retry_after, max_time=GIVE_UP_AFTER_S, jitter=None)
+async def post_batch(client: httpx.AsyncClient, key: str, reports: list[dict]) -> httpx.Response:
+    """POST a batch; waits as intake asks on 429/503 (Retry-After) and backs off while intake
+    cannot be reached (a restart), for up to GIVE_UP_AFTER_S. Raises httpx.HTTPStatusError on
+    any other refusal."""
+    return await client.post("/v1/reports/batch", json=reports,
+                             headers={"Authorization": f"Bearer {key}"})
 
 
 @dataclass
@@ -123,8 +146,7 @@ async def submit(client: httpx.AsyncClient, keys: dict[str, str], batch: list[Su
     """Submit a mixed batch, grouped per producer through the batch endpoint."""
     counts: dict[str, int] = {}
     for key, reports in per_producer((s.producer, s.report) for s in batch):
-        resp = await client.post("/v1/reports/batch", json=reports,
-                                 headers={"Authorization": f"Bearer {keys[key]}"})
+        resp = await post_batch(client, keys[key], reports)
         resp.raise_for_status()
         for status, n in resp.json()["counts"].items():
             counts[status] = counts.get(status, 0) + n

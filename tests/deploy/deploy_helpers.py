@@ -47,10 +47,12 @@ def _crd_schema(kind: str, api_version: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _keda_model(kind: str):
-    from cloudcoil.models.keda import v1alpha1
-
-    return getattr(v1alpha1, kind)
+def _crd_model(api: str, kind: str):
+    if api == "keda.sh/v1alpha1":
+        from cloudcoil.models.keda import v1alpha1 as models
+    else:
+        from cloudcoil.models.prometheus_operator import v1 as models
+    return getattr(models, kind)
 
 
 def validate(doc: dict) -> None:
@@ -61,13 +63,13 @@ def validate(doc: dict) -> None:
         if schema is None:
             raise LookupError(f"no schema for {kind} {api}")
         jsonschema.validate(doc, schema, cls=jsonschema.Draft202012Validator)
-    elif api == "keda.sh/v1alpha1":
-        # The models are generated from KEDA's CRDs; they ignore unknown keys, so a round trip
-        # that loses a key means the manifest has a field KEDA does not know.
-        model = _keda_model(kind).model_validate(doc)
+    elif api in ("keda.sh/v1alpha1", "monitoring.coreos.com/v1"):
+        # The models are generated from KEDA's and prometheus-operator's CRDs; they ignore
+        # unknown keys, so a round trip that loses a key means a field the CRD does not know.
+        model = _crd_model(api, kind).model_validate(doc)
         back = model.model_dump(by_alias=True, exclude_none=True, exclude_unset=True, mode="json")
         if back != doc:
-            raise ValueError(f"{kind} {doc['metadata']['name']} has fields KEDA does not define: "
+            raise ValueError(f"{kind} {doc['metadata']['name']} has fields its CRD does not define: "
                              f"{_diff(doc, back)}")
     else:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)

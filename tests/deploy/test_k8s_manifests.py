@@ -2,16 +2,19 @@
 the manifests agree with the topic registry and the services' code."""
 
 import copy
+import json
+import re
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from mintrace_common.kafka import GRACEFUL_TIMEOUT_S
 from mintrace_common.provinces import NATIONAL, PROVINCES
 from mintrace_common.topics import TOPICS, all_topic_names, groups_of
 
-from deploy_helpers import K8S, OVERLAYS, render, service_names, validate
+from deploy_helpers import K8S, OVERLAYS, ROOT, render, service_dirs, service_names, validate
 
 
 def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:
@@ -54,6 +57,12 @@ def test_every_manifest_matches_its_schema(rendered):
     ("KafkaTopic", lambda d: d["spec"].__setitem__("partition", 3)),
     ("ScaledObject", lambda d: d["spec"].__setitem__("maxReplicas", 3)),
     ("PodDisruptionBudget", lambda d: d["spec"].__setitem__("maxUnavailable", [1])),
+    ("ServiceMonitor", lambda d: d["spec"]["endpoints"][0].__setitem__("intervall", "15s")),
+    ("PrometheusRule", lambda d: d["spec"]["groups"][0]["rules"][0].__setitem__("expresion", "1")),
+    ("NetworkPolicy", lambda d: d["spec"].__setitem__("policyTypes", "Ingress")),
+    ("Kafka", lambda d: d["spec"]["kafka"]["listeners"][0]["authentication"]
+        .__setitem__("type", "scram-sha-256")),
+    ("KafkaNodePool", lambda d: d["spec"].__setitem__("roles", ["leader"])),
 ])
 def test_schema_check_rejects_a_broken_manifest(kind, mutate):
     doc = copy.deepcopy(next(d for d in render("dev") if d["kind"] == kind))
@@ -205,3 +214,99 @@ def test_services_that_use_kafka_authenticate_as_their_own_user(rendered):
             assert env["KAFKA_SASL_USERNAME"]["value"] == f"mintrace-{name}"
             ref = env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
             assert ref["name"] == f"mintrace-{name}"  # the Secret Strimzi writes for the user
+
+
+def test_keda_scaled_deployments_leave_the_replica_count_to_keda(rendered):
+    overlay, docs = rendered
+    scaled = {o["spec"]["scaleTargetRef"]["name"] for o in by_kind(docs, "ScaledObject").values()}
+    deployments = by_kind(docs, "Deployment")
+    assert scaled
+    for name in scaled:
+        assert "replicas" not in deployments[name]["spec"], f"overlays/{overlay}: {name}"
+
+
+def test_every_image_comes_from_the_overlay_registry_and_names_the_migration_job():
+    for overlay in OVERLAYS:
+        docs = render(overlay)
+        images = {c["image"] for d in docs if d["kind"] in ("Deployment", "Job")
+                  for c in d["spec"]["template"]["spec"]["containers"]}
+        registries = {i.split("/")[0] for i in images}
+        assert len(registries) == 1 and "." in next(iter(registries)), (overlay, images)
+        [job] = by_kind(docs, "Job").values()
+        tag = job["spec"]["template"]["spec"]["containers"][0]["image"].split(":")[1]
+        assert job["metadata"]["name"] == f"mintrace-migrate-{tag}", overlay
+
+
+def test_every_service_is_scraped_and_alerts_cover_what_operators_act_on(rendered):
+    overlay, docs = rendered
+    services = by_kind(docs, "Service")
+    [monitor] = by_kind(docs, "ServiceMonitor").values()
+    ports = {e["port"] for e in monitor["spec"]["endpoints"]}
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    for name in service_names():
+        svc = services[name]
+        assert selector.items() <= svc["metadata"]["labels"].items(), name
+        assert {p["name"] for p in svc["spec"]["ports"]} & ports, name
+    exprs = " ".join(r["expr"] for rule in by_kind(docs, "PrometheusRule").values()
+                     for g in rule["spec"]["groups"] for r in g["rules"])
+    for metric in ("mintrace_consumer_lag_messages", "mintrace_messages_dead_lettered_total",
+                   "mintrace_outbox_oldest_unpublished_seconds", "kube_deployment_status_replicas_available",
+                   'mintrace_http_responses_total{status=~"5.."}',
+                   'mintrace_http_responses_total{status="429"}'):
+        assert metric in exprs, f"overlays/{overlay}: no rule on {metric}"
+    from mintrace_common.metrics import METRICS
+
+    exported = {m._name for group in (METRICS.counters, METRICS.gauges, METRICS.histograms)
+                for m in group.values()}
+    used = set(re.findall(r"(mintrace_[a-z_]+?)(?:_total|_bucket|_count)?\b", exprs))
+    assert used <= exported | {n.removesuffix("_total") for n in exported}, used - exported
+
+
+def test_the_grafana_dashboard_charts_only_metrics_that_exist():
+    dash = json.loads((K8S / "base" / "dashboards" / "mintrace.json").read_text())
+    from mintrace_common.metrics import METRICS
+
+    exported = {m._name for group in (METRICS.counters, METRICS.gauges, METRICS.histograms)
+                for m in group.values()}
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    assert len(exprs) >= 6
+    for e in exprs:
+        [name] = set(re.findall(r"(mintrace_[a-z_]+?)(?:_total|_bucket)?\b", e))
+        assert name in exported or name.removesuffix("_total") in exported, e
+
+
+def test_every_pod_accepts_traffic_only_on_its_own_port(rendered):
+    overlay, docs = rendered
+    policies = by_kind(docs, "NetworkPolicy")
+    assert policies["default-deny-ingress"]["spec"] == {"podSelector": {},
+                                                        "policyTypes": ["Ingress"]}
+    deployments = by_kind(docs, "Deployment")
+    for name in service_names():
+        port = deployments[name]["spec"]["template"]["spec"]["containers"][0]["ports"][0]
+        rule = policies[f"{name}-ingress"]["spec"]
+        assert rule["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == name
+        assert [p["port"] for r in rule["ingress"] for p in r["ports"]] == [port["containerPort"]]
+
+
+def test_the_supervision_port_has_one_setting_name_everywhere():
+    from mintrace_supervision.app import SupervisionSettings  # noqa: F401 - the code's name
+
+    for overlay in OVERLAYS:
+        dep = by_kind(render(overlay), "Deployment")["supervision"]
+        env = {e["name"] for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert "SUPERVISION_HTTP_PORT" in env and "HTTP_PORT" not in env, overlay
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert "SUPERVISION_HTTP_PORT" in compose["services"]["supervision"]["environment"]
+    dockerfile = (ROOT / "services" / "supervision" / "Dockerfile").read_text()
+    assert "SUPERVISION_HTTP_PORT=8081" in dockerfile
+
+
+def test_the_dev_overlay_ships_a_strimzi_cluster_with_tls_scram_and_acls():
+    docs = render("dev")
+    [kafka] = by_kind(docs, "Kafka").values()
+    [pool] = by_kind(docs, "KafkaNodePool").values()
+    assert kafka["metadata"]["name"] == "mintrace"
+    assert pool["metadata"]["labels"]["strimzi.io/cluster"] == "mintrace"
+    [listener] = kafka["spec"]["kafka"]["listeners"]
+    assert listener["tls"] and listener["authentication"]["type"] == "scram-sha-512"
+    assert listener["port"] == 9093 and kafka["spec"]["kafka"]["authorization"]["type"] == "simple"

@@ -134,10 +134,11 @@ async def test_supervisors_read_their_province_and_the_nation_reads_all(stack, p
                               headers=auth["jiangxi"])).status_code == 422
 
 
-def _cli(stack, *args: str) -> subprocess.CompletedProcess:
+def _cli(stack, *args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mintrace.cli", "supervise", *args],
                           env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
-                               "DATABASE_URL": stack.database_url, "COLUMNS": "250"},
+                               "MINTRACE_SUPERVISION_URL": stack.supervision_url,
+                               "COLUMNS": "250", **env},
                           capture_output=True, text=True, timeout=60)
 
 
@@ -158,11 +159,17 @@ async def test_supervise_commands_show_the_province_queue_and_its_rollup(stack, 
     assert "refused" in tail.stdout
 
     days = (date.today() - run_day(run)).days + 2  # back to this run's day, whatever the zone
+    key = (await supervisor_keys(stack.database_url, "hunan"))["hunan"]
     rollup = await asyncio.to_thread(_cli, stack, "rollup", "--province", "hunan", "--days",
-                                     str(days))
+                                     str(days), MINTRACE_SUPERVISOR_KEY=key)
     assert rollup.returncode == 0, rollup.stderr
     hunan_rows = [line for line in rollup.stdout.splitlines() if " Sb " in line]
     assert hunan_rows and " Dy " not in rollup.stdout  # Jiangxi's export is not Hunan's
+
+    jiangxi = (await supervisor_keys(stack.database_url, "jiangxi"))["jiangxi"]
+    refused = await asyncio.to_thread(_cli, stack, "rollup", "--province", "hunan",
+                                      MINTRACE_SUPERVISOR_KEY=jiangxi)
+    assert refused.returncode == 3 and "403" in refused.stderr
 
     bad = await asyncio.to_thread(_cli, stack, "tail", "--province", "atlantis")
     assert bad.returncode == 2 and "unknown province" in bad.stderr

@@ -59,8 +59,8 @@ async def create_pool(url: str, min_size: int = 1, max_size: int = 8,
     return Pool(pool, limits.acquire_timeout_s)
 
 
-async def connect(url: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(url)
+async def connect(url: str, timeout: float = 60.0) -> asyncpg.Connection:
+    conn = await asyncpg.connect(url, timeout=timeout)
     await _init_connection(conn)
     return conn
 

@@ -1,9 +1,6 @@
-"""Per-service metrics (Prometheus text format) and the /healthz, /readyz, /metrics listener."""
+"""Per-service metrics (Prometheus); served on /metrics by `health`."""
 
-import asyncio
-from collections.abc import Awaitable, Callable
-
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -19,6 +16,9 @@ class Metrics:
                                       "Reports accepted by intake", []),
             "retries_total": Counter("mintrace_stage_retries_total",
                                      "Batches rewound after a transient failure", ["topic"]),
+            "http_responses_total": Counter("mintrace_http_responses_total",
+                                            "HTTP answers by route template and status",
+                                            ["route", "status"]),
             "rejected_total": Counter("mintrace_reports_rejected_total",
                                       "Reports rejected", ["stage"]),
             "fx_rate_missing_total": Counter(
@@ -29,6 +29,7 @@ class Metrics:
         self.histograms = {
             "batch_seconds": Histogram("mintrace_batch_seconds", "Time to process one batch",
                                        ["topic"]),
+            "http_seconds": Histogram("mintrace_http_seconds", "HTTP request latency", ["route"]),
             "latency_seconds": Histogram(
                 "mintrace_processing_latency_seconds",
                 "From a record's broker timestamp until it was processed", ["topic"],
@@ -38,6 +39,9 @@ class Metrics:
             "consumer_lag": Gauge("mintrace_consumer_lag_messages",
                                   "Records not yet consumed, per partition",
                                   ["topic", "partition", "group"]),
+            "outbox_age": Gauge("mintrace_outbox_oldest_unpublished_seconds",
+                                "Age of the oldest row stored but not yet acknowledged by the "
+                                "broker (0 when none)", ["table"]),
         }
 
     def inc(self, name: str, n: float = 1, **labels: str) -> None:
@@ -55,42 +59,3 @@ class Metrics:
 
 
 METRICS = Metrics()
-
-Check = Callable[[], Awaitable[bool]]
-
-
-async def serve_health(host: str, port: int, ready: Check) -> asyncio.AbstractServer:
-    """A tiny HTTP listener: /healthz (process alive), /readyz (`ready()` true), /metrics."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            line = await asyncio.wait_for(reader.readline(), 5)
-            path = line.split(b" ")[1].decode() if line.count(b" ") >= 2 else "/"
-            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                pass
-            if path.startswith("/metrics"):
-                status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, generate_latest()
-            elif path.startswith("/readyz"):
-                ok = await _safe(ready)
-                status = "200 OK" if ok else "503 Service Unavailable"
-                ctype, body = "text/plain", b"ready\n" if ok else b"not ready\n"
-            elif path.startswith("/healthz"):
-                status, ctype, body = "200 OK", "text/plain", b"ok\n"
-            else:
-                status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
-            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
-                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
-            await writer.drain()
-        except (asyncio.TimeoutError, ConnectionError, IndexError):
-            pass
-        finally:
-            writer.close()
-
-    return await asyncio.start_server(handle, host, port)
-
-
-async def _safe(check: Check) -> bool:
-    try:
-        return await asyncio.wait_for(check(), 3)
-    except Exception:
-        return False

@@ -2,6 +2,7 @@
 
 import difflib
 import json
+from collections.abc import Callable
 from decimal import Decimal
 
 from pydantic import ValidationError
@@ -97,14 +98,18 @@ async def change_licence(conn, licence_number: str, source: str, change: str, *,
     return snapshot is not None
 
 
-async def load(conn, doc: RegistryDocument, source: str = "registry-load") -> dict[str, int]:
-    """Upsert every entry of `doc` in one transaction. Returns counts per list."""
+async def load(conn, doc: RegistryDocument, source: str = "registry-load",
+               progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
+    """Upsert every entry of `doc` in one transaction. Returns counts per list; `progress(list,
+    n)` is called as each list is written (a progress bar's feed)."""
+    done = progress or (lambda _name, _n: None)
     async with conn.transaction():
         if doc.producers:
             await conn.executemany(
                 "INSERT INTO producers (producer_id, name) VALUES ($1, $2) ON CONFLICT (producer_id) "
                 "DO UPDATE SET name = EXCLUDED.name, updated_at = now()",
                 [(p.producer_id, p.name) for p in doc.producers])
+        done("producers", len(doc.producers))
         if doc.facilities:
             await conn.executemany(
                 "INSERT INTO facilities (facility_id, producer_id, province_code, stages) "
@@ -113,15 +118,18 @@ async def load(conn, doc: RegistryDocument, source: str = "registry-load") -> di
                 "stages = EXCLUDED.stages, updated_at = now()",
                 [(f.facility_id, f.producer_id, f.province_code, list(f.stages))
                  for f in doc.facilities])
+        done("facilities", len(doc.facilities))
         # Sorted: the ledger locks licence rows in this order too, so a load never deadlocks it.
         changed = [x.licence_number for x in sorted(doc.licences, key=lambda x: x.licence_number)
                    if await upsert_licence(conn, x, source)]
+        done("licences", len(doc.licences))
         if doc.watchlist:
             await conn.executemany(
                 "INSERT INTO watchlist (name, country, aliases, reason) VALUES ($1, $2, $3, $4) "
                 "ON CONFLICT (name, country) DO UPDATE SET aliases = EXCLUDED.aliases, "
                 "reason = EXCLUDED.reason",
                 [(w.name, w.country or "", list(w.aliases), w.reason) for w in doc.watchlist])
+        done("watchlist", len(doc.watchlist))
         if doc.reference_prices:
             await conn.executemany(
                 "INSERT INTO reference_prices (material, form, usd_per_kg) VALUES ($1, $2, $3) "
@@ -140,6 +148,9 @@ async def load(conn, doc: RegistryDocument, source: str = "registry-load") -> di
                 "quantity_kg = EXCLUDED.quantity_kg, as_of = EXCLUDED.as_of, updated_at = now()",
                 [(s.facility_id, s.material, s.quantity_kg, s.as_of)
                  for s in doc.opening_stocks])
+        done("reference_prices", len(doc.reference_prices))
+        done("fx_rates", len(doc.fx_rates))
+        done("opening_stocks", len(doc.opening_stocks))
     return {"producers": len(doc.producers), "facilities": len(doc.facilities),
             "licences": len(doc.licences), "licences_changed": len(changed),
             "watchlist": len(doc.watchlist), "reference_prices": len(doc.reference_prices),

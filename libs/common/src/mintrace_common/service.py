@@ -13,8 +13,8 @@ from . import db, telemetry
 from .delivery import GRACEFUL_TIMEOUT_S, DrainOnRevoke, Loop, Routes, Stage, StageSpec
 from .errors import is_transient
 from .kafka import create_broker, security
-from .metrics import serve_health
 from .publisher import Publisher
+from . import health
 from .settings import Settings
 
 
@@ -123,14 +123,18 @@ def create_service(settings: Settings, register: Callable[[Routes, Resources], N
     app = FastStream(broker, logger=telemetry.broker_logger())
     app.stages = router.stages  # what the service consumes, in which groups (introspection)
     log = telemetry.get_logger("service")
-    health: list[asyncio.AbstractServer] = []
+    servers: list = []
+    watch = health.LagWatch(health.consumed_by(router.stages), settings.consumer_stuck_after_s)
+    if watch.consumed:
+        resources.every("consumer-lag", settings.lag_interval_s, lambda: watch.poll(settings))
 
     @app.on_startup
     async def _open() -> None:
         await resources.open()
         if settings.metrics_port:
-            health.append(await serve_health("0.0.0.0", settings.metrics_port,
-                                             lambda: ready(resources, broker)))
+            servers.append(await health.serve(
+                health.health_app(lambda: ready(resources, broker), watch), "0.0.0.0",
+                settings.metrics_port))
         log.info("service.starting", bootstrap=settings.kafka_bootstrap_servers)
 
     tasks: list[asyncio.Task] = []
@@ -150,8 +154,9 @@ def create_service(settings: Settings, register: Callable[[Routes, Resources], N
 
     @app.after_shutdown
     async def _close() -> None:
-        for server in health:
-            server.close()
+        for server in servers:
+            server.should_exit = True
+            await server.task
         await resources.close()
         telemetry.shutdown()
         log.info("service.stopped")

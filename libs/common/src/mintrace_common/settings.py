@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     db_idle_in_transaction_timeout_ms: int = 30_000
     db_acquire_timeout_s: float = Field(default=10.0, description="waiting longer for a pooled "
                                         "connection is a transient error")
+    # /healthz fails when a partition with records waiting has not moved for this long.
+    consumer_stuck_after_s: float = 300.0
+    lag_interval_s: float = Field(default=15.0, description="how often lag is read from the broker")
     # Broker credentials (the service's Strimzi KafkaUser); none = plaintext, as in the dev stack.
     kafka_sasl_mechanism: str = Field(default="SCRAM-SHA-512",
                                       description="SCRAM-SHA-512 | SCRAM-SHA-256 | PLAIN")

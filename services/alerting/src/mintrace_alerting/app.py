@@ -3,6 +3,7 @@ from datetime import timedelta
 
 from faststream import FastStream
 
+from mintrace_common import health
 from mintrace_common.service import create_service, run
 from mintrace_common.settings import Settings
 
@@ -17,9 +18,12 @@ def create_app(settings: Settings | None = None, rules: config.Rules | None = No
     rules = rules or config.load()
     clock = clock or handlers.system_clock(
         timedelta(seconds=float(os.environ.get("ALERTING_CLOCK_OFFSET_S", "0"))))
-    app, _ = create_service(settings, lambda router, res: res.every(
-        "alerting.sweep", rules.sweep_interval_seconds,
-        handlers.register(router, res, rules, clock)))
+    def register_all(router, res) -> None:
+        res.every("alerting.sweep", rules.sweep_interval_seconds,
+                  handlers.register(router, res, rules, clock))
+        health.watch_outbox(res, "alerts", "recorded_at")
+
+    app, _ = create_service(settings, register_all)
     return app
 
 

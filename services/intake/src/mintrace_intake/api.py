@@ -1,5 +1,6 @@
 """The HTTP intake (SPEC §4). A report is accepted (202) only once the broker acknowledged it."""
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mintrace_common import http
 from mintrace_common.http import StorableRoute
+from mintrace_common.metrics import METRICS
 from mintrace_common.service import Resources
 
 from . import cancel, openapi, routes
@@ -41,6 +43,16 @@ def create_api(settings: IntakeSettings, res: Resources, publish: Publish, lifes
             body["problems"] = [p.model_dump() for p in exc.problems]
         return JSONResponse(body, exc.status, headers=exc.headers)
 
+
+    @app.middleware("http")
+    async def _count(request: Request, call_next):
+        # Status per route template (never the raw path: report ids would explode the labels).
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "other")
+        METRICS.inc("http_responses_total", route=route, status=str(response.status_code))
+        METRICS.observe("http_seconds", time.perf_counter() - started, route=route)
+        return response
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:

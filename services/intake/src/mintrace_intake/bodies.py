@@ -99,6 +99,20 @@ def _skip_ws(text: str, i: int) -> int:
     return i
 
 
+JSON_TYPES = ("application/json",)
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+
+
+def require_type(content_type: str, allowed: tuple[str, ...]) -> None:
+    """415 unless the media type (parameters such as charset aside) is one of `allowed`."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media not in allowed:
+        raise HTTPProblem(415, f"content type {media or '(none)'!r} is not accepted; send "
+                               f"{' or '.join(allowed)}",
+                          [Problem(code="UNSUPPORTED_MEDIA_TYPE", path="$",
+                                   message=f"expected {' or '.join(allowed)}")])
+
+
 def one(body: bytes) -> Any:
     """A single JSON document."""
     text = _text(body)
@@ -114,7 +128,7 @@ def items(body: bytes, content_type: str,
     NDJSON line that is not JSON, the problem). More than `max_items` → 413 before the rest is
     parsed."""
     text = _text(body)
-    if "ndjson" in content_type or "jsonl" in content_type:
+    if content_type.split(";", 1)[0].strip().lower() in NDJSON_TYPES:
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) > max_items:
             raise HTTPProblem(413, f"a batch holds at most {max_items} reports")

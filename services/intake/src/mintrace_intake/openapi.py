@@ -47,6 +47,14 @@ def install(app: FastAPI) -> None:
             schemas.update(report.pop("$defs", {}))
             schemas["Report"] = report
             _link(doc)
+            # Declared so that /docs offers "Authorize" and clients know how to authenticate.
+            doc["components"]["securitySchemes"] = {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "A producer key: `mintrace keys issue --producer <USCC>`"}}
+            for path, operations in doc.get("paths", {}).items():
+                if path.startswith("/v1/"):
+                    for op in operations.values():
+                        op.setdefault("security", [{"bearer": []}])
             app.openapi_schema = doc
         return app.openapi_schema
 

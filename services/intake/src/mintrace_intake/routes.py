@@ -33,11 +33,12 @@ def parse(item: Any, producer_id: str, prefix: str = "") -> Report:
 
 @router.post("", status_code=202, summary="Submit one report",
              response_model=Receipt, openapi_extra=openapi.REPORT_BODY,
-             responses=answers(401, 403, 409, 413, 422, 429, 503))
+             responses=answers(401, 403, 409, 413, 415, 422, 429, 503))
 async def submit(request: Request, producer_id: str = Depends(current_producer),
                  ctx: Intake = Depends(intake)) -> JSONResponse:
     ctx.shed()
     ctx.charge(producer_id, 1)
+    bodies.require_type(request.headers.get("content-type", ""), bodies.JSON_TYPES)
     body = await bodies.read_body(request.stream(), request.headers.get("content-length"),
                                   ctx.settings.intake_max_report_bytes)
     report = parse(bodies.one(body), producer_id)
@@ -54,12 +55,14 @@ async def submit(request: Request, producer_id: str = Depends(current_producer),
                          "was refused (403, 409, 413, 422). Reports of one batch are accepted "
                          "or refused independently.",
              response_model=BatchResult, openapi_extra=openapi.BATCH_BODY,
-             responses=answers(401, 403, 413, 422, 429, 503))
+             responses=answers(401, 403, 413, 415, 422, 429, 503))
 async def submit_batch(request: Request, producer_id: str = Depends(current_producer),
                        ctx: Intake = Depends(intake)) -> JSONResponse:
     limit = ctx.settings.intake_max_report_bytes
     ctx.shed()
     ctx.charge(producer_id, 1)  # every request costs, even one that turns out malformed
+    bodies.require_type(request.headers.get("content-type", ""),
+                        bodies.JSON_TYPES + bodies.NDJSON_TYPES)
     body = await bodies.read_body(request.stream(), request.headers.get("content-length"),
                                   ctx.settings.intake_max_batch_bytes)
     results: list[dict] = []

@@ -56,7 +56,9 @@ def answers(*statuses: int) -> dict:
     """The `responses=` of a route: each refusal status with the problem shape."""
     described = {401: "no valid producer key", 403: "the key's producer may not do this",
                  404: "no such report of this producer", 409: "report_id used for other content",
-                 413: "body or batch too large", 422: "malformed: every problem listed",
+                 413: "body or batch too large",
+                 415: "not application/json (batches: or application/x-ndjson)",
+                 422: "malformed: every problem listed",
                  429: "rate limit (the producer's, or of unknown keys): retry after "
                       "Retry-After seconds",
                  503: "broker or database unavailable: retry"}

@@ -2,6 +2,7 @@ from faststream import FastStream
 from faststream.kafka import KafkaRouter
 from pydantic import Field
 
+from mintrace_common import health
 from mintrace_common.service import Resources, create_service, run
 from mintrace_common.settings import Settings
 
@@ -24,6 +25,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastStream:
         res.every("routing.sweep", settings.sweep_interval_s, register(router, res))
         res.every("rollup.publish", settings.rollup_interval_s,
                   register_rollup(router, res, settings.rollup_days, settings.rollup_page_rows))
+        health.watch_outbox(res, "routed_reports", "routed_at")
 
     app, _ = create_service(settings, register_all)
     return app

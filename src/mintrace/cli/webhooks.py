@@ -1,18 +1,17 @@
 """`mintrace webhooks add|list|remove`: alerts of a province (or the nation) at or above a severity,
 POSTed as signed JSON by the supervision service (see mintrace_supervision.webhooks)."""
 
-import asyncio
 import secrets
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from mintrace_common import db
 from mintrace_common.provinces import BY_SLUG, NATIONAL
-from mintrace_common.settings import Settings
 from mintrace_supervision import store
 from mintrace_supervision.webhooks import SEVERITIES
+
+from .context import database, fail, run
 
 app = typer.Typer(help="Webhooks: alerts POSTed to your systems, signed "
                        "(X-Mintrace-Signature: sha256=<HMAC-SHA256 of the body>).",
@@ -22,18 +21,14 @@ err = Console(stderr=True)
 
 def _run(fn):
     async def go():
-        conn = await db.connect(Settings(service_name="mintrace-cli").database_url)
-        try:
+        async with database() as conn:
             return await fn(conn)
-        finally:
-            await conn.close()
 
-    return asyncio.run(go())
+    return run(go(), "webhooks")
 
 
 def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
+    fail(message)
 
 
 @app.command("add")
