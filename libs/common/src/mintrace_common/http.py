@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel
 
 from . import storable, telemetry
@@ -165,6 +166,14 @@ def install(app: FastAPI, unavailable: tuple[type[BaseException], ...] = ()) -> 
         return problem_response(422, "malformed request", [
             Problem(code=f"SCHEMA_{e['type'].upper()}", path=_where(e["loc"]),
                     message=e["msg"]) for e in exc.errors()])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI answers a body it cannot decode with 400; malformed input is 422 everywhere
+        if exc.status_code == 400:
+            return problem_response(422, "malformed request body", [
+                Problem(code="INVALID_BODY", path="body", message=str(exc.detail))])
+        return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(storable.UnstorableInput)
     async def _unstorable(_: Request, exc: storable.UnstorableInput) -> JSONResponse:

@@ -214,6 +214,6 @@ def create_api(res: Resources, lifespan, publish: casework.Publish,
 
 def alert_item(row) -> dict:
     """An alert of a listing, with its case's status, assignee and outcome (`case`)."""
-    return {**Alert(**{k: row[k] for k in Alert.model_fields}).model_dump(mode="json"),
+    return {**store.alert_of(row).model_dump(mode="json"),
             "case": {"status": row["case_status"], "assignee": row["assignee"],
                      "outcome": row["outcome"]}}

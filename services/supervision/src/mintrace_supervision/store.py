@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from mintrace_common import keys
-from mintrace_common.models import MAX_EVIDENCE
+from mintrace_common.models import Alert, MAX_EVIDENCE
 
 
 @dataclass
@@ -78,6 +78,12 @@ ALERT_BOUNDED = ("alert_id, type, severity, province_code, producer_id, "
                  f"> {MAX_EVIDENCE} THEN cardinality(report_ids) END AS evidence_total, summary, "
                  "raised_at, rule_version, details")
 CASE_STATUS = "coalesce(cases.status, 'open')"
+
+
+def alert_of(row: asyncpg.Record) -> Alert:
+    """The alert in a row of any of the alert selects above (evidence_total only where
+    selected)."""
+    return Alert(**{k: row[k] for k in Alert.model_fields if k in row.keys()})
 
 
 async def alerts(pool: asyncpg.Pool, f: Filters, severity: str | None,

@@ -98,7 +98,7 @@ async def run_once(pool: asyncpg.Pool, sender: Sender) -> int:
     due = await store.claim_deliveries(pool, BATCH, LEASE_S)
 
     async def one(row) -> bool:
-        alert = Alert(**{k: row[k] for k in Alert.model_fields})
+        alert = store.alert_of(row)
         ok, tries = await sender.deliver(pool, row["webhook_id"], row["url"], row["secret"],
                                          alert)
         rounds = row["attempts"] // max(sender.max_tries, 1) + 1
