@@ -3,12 +3,12 @@ can fail like an unreachable broker: nothing is answered 202 before the publish 
 and the retry publishes the report exactly once."""
 
 import secrets
-from datetime import UTC, datetime, timedelta
 
 import httpx
+from reports import mining_report
 from aiokafka.errors import KafkaTimeoutError
 
-from mintrace import demo, devstack
+from mintrace import devstack
 from mintrace_common.models import ReceivedReport
 from mintrace_common.service import Resources
 from mintrace_intake.api import create_api
@@ -33,12 +33,7 @@ async def test_a_report_is_202_only_once_its_publication_is_acknowledged(databas
     broker = FlakyBroker()
     app = create_api(settings, res, broker.publish, lifespan=None)
     key = (await devstack.issue_producer_keys(database_url, ["JX2"]))["JX2"]
-    report = {"report_id": f"A-{secrets.token_hex(4)}", "schema_version": 1,
-              "producer_id": demo.producer_ids()["JX2"], "facility_id": "JX2-MIN-01",
-              "type": "mining_output", "stage": "mining",
-              "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-              "lot_id": "L-1", "material": "REO-concentrate", "form": "ore",
-              "hs_code": "2530.90", "quantity": {"value": "12", "unit": "t"}}
+    report = mining_report(f"A-{secrets.token_hex(4)}")
     auth = {"Authorization": f"Bearer {key}"}
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),

@@ -2,14 +2,14 @@
 lag, and past its limit intake answers 503 with Retry-After instead of accepting more."""
 
 import secrets
-from datetime import UTC, datetime, timedelta
 
 import httpx
+from reports import mining_report
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
-from mintrace import demo, devstack
+from mintrace import devstack
 from mintrace_common.models import ReceivedReport
 from mintrace_common.service import Resources
 from mintrace_common.settings import Settings
@@ -70,12 +70,7 @@ async def test_intake_sheds_with_503_and_retry_after_while_the_pipeline_is_behin
     backlog.value, backlog.drain_per_s = 5000, 500.0
     app = create_api(settings, res, broker.publish, lifespan=None, backlog=backlog)
     key = (await devstack.issue_producer_keys(database_url, ["JX2"]))["JX2"]
-    report = {"report_id": f"S-{secrets.token_hex(4)}", "schema_version": 1,
-              "producer_id": demo.producer_ids()["JX2"], "facility_id": "JX2-MIN-01",
-              "type": "mining_output", "stage": "mining",
-              "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-              "lot_id": "L-1", "material": "REO-concentrate", "form": "ore",
-              "hs_code": "2530.90", "quantity": {"value": "12", "unit": "t"}}
+    report = mining_report(f"S-{secrets.token_hex(4)}")
     auth = {"Authorization": f"Bearer {key}"}
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
