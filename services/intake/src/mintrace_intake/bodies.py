@@ -1,8 +1,11 @@
 """Request bodies: bounded reading, JSON and NDJSON batches split item by item, and structural
 problems in the shape every 4xx answer uses. No framework state, no I/O beyond the stream."""
 
+import codecs
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -67,7 +70,12 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+# A number with a fraction or exponent becomes a Decimal, never a binary float: a quantity of
+# 999999999999.999999 must not arrive as 1000000000000.0.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=Decimal)
+_WS = re.compile(rb"[ \t\r\n]*")
+_WS_TEXT = re.compile(r"[ \t\r\n]*")
+FIRST_WINDOW = 8 * 1024
 
 
 def _invalid_json(message: str, path: str = "$") -> HTTPProblem:
@@ -93,10 +101,8 @@ def _decode(text: str, at: int = 0) -> tuple[Any, int]:
         raise _invalid_json("nested too deeply") from None
 
 
-def _skip_ws(text: str, i: int) -> int:
-    while i < len(text) and text[i] in " \t\r\n":
-        i += 1
-    return i
+def _skip_ws(body: bytes, i: int) -> int:
+    return _WS.match(body, i).end()
 
 
 JSON_TYPES = ("application/json",)
@@ -116,54 +122,117 @@ def require_type(content_type: str, allowed: tuple[str, ...]) -> None:
 def one(body: bytes) -> Any:
     """A single JSON document."""
     text = _text(body)
-    item, end = _decode(text, _skip_ws(text, 0))
-    if _skip_ws(text, end) != len(text):
+    item, end = _decode(text, _WS_TEXT.match(text).end())
+    if _WS_TEXT.match(text, end).end() != len(text):
         raise _invalid_json(f"extra data at character {end}")
     return item
 
 
-def items(body: bytes, content_type: str,
-          max_items: int) -> Iterator[tuple[Any, int] | HTTPProblem]:
-    """The reports of a batch body, one at a time, each with its size in characters (or, for an
-    NDJSON line that is not JSON, the problem). More than `max_items` → 413 before the rest is
-    parsed."""
-    text = _text(body)
+def items(body: bytes, content_type: str, max_items: int,
+          max_item_bytes: int) -> Iterator[Any | HTTPProblem]:
+    """The reports of a batch body, one at a time (or, for an NDJSON line that is not JSON or
+    too large, the problem). No item is parsed beyond `max_item_bytes`: an NDJSON line over it is
+    413 for that line; an array item over it makes the request 413 (its end cannot be found
+    without parsing it). More than `max_items` → 413 before the rest is parsed."""
     if content_type.split(";", 1)[0].strip().lower() in NDJSON_TYPES:
-        lines = [line for line in text.splitlines() if line.strip()]
-        if len(lines) > max_items:
-            raise HTTPProblem(413, f"a batch holds at most {max_items} reports")
-        for line in lines:
-            try:
-                yield one(line.encode()), len(line)
-            except HTTPProblem as p:
-                yield p
-        return
-    yield from _array(text, max_items)
+        yield from _lines(body, max_items, max_item_bytes)
+    else:
+        yield from _array(body, max_items, max_item_bytes)
 
 
-def _array(text: str, max_items: int) -> Iterator[tuple[Any, int]]:
-    i = _skip_ws(text, 0)
-    if not text.startswith("[", i):
+def _too_many(max_items: int) -> HTTPProblem:
+    return HTTPProblem(413, f"a batch holds at most {max_items} reports")
+
+
+def _lines(body: bytes, max_items: int, limit: int) -> Iterator[Any | HTTPProblem]:
+    # Lines end at "\n" only (a "\r" before it is whitespace): U+2028, U+2029 and U+0085 are
+    # legal inside JSON strings and split nothing.
+    count, at = 0, 0
+    while (start := _skip_ws(body, at)) < len(body):
+        newline = body.find(b"\n", start)
+        at = len(body) if newline < 0 else newline + 1
+        count += 1
+        if count > max_items:
+            raise _too_many(max_items)
+        if at - start > limit:
+            yield HTTPProblem(413, f"report exceeds {limit} bytes")
+            continue
+        try:
+            yield one(body[start:at])
+        except HTTPProblem as p:
+            yield p
+
+
+def _array(body: bytes, max_items: int, limit: int) -> Iterator[Any]:
+    i = _skip_ws(body, 0)
+    if not body.startswith(b"[", i):
+        _text(body)  # not UTF-8 at all: say so
         raise HTTPProblem(422, "a batch is a JSON array (or NDJSON with an ndjson content type)",
                           [Problem(code="BATCH_NOT_ARRAY", path="$", message="expected an array")])
-    i = _skip_ws(text, i + 1)
-    if text.startswith("]", i):
-        i = _skip_ws(text, i + 1)
+    i = _skip_ws(body, i + 1)
+    if body.startswith(b"]", i):
+        i = _skip_ws(body, i + 1)
     else:
         count = 0
         while True:
             count += 1
             if count > max_items:
-                raise HTTPProblem(413, f"a batch holds at most {max_items} reports")
-            item, end = _decode(text, i)
-            yield item, end - i
-            i = _skip_ws(text, end)
-            if text.startswith(",", i):
-                i = _skip_ws(text, i + 1)
+                raise _too_many(max_items)
+            item, end = _item_at(body, i, limit)
+            if item is _TOO_LARGE:
+                raise HTTPProblem(413, f"report [{count - 1}] exceeds {limit} bytes")
+            yield item
+            i = _skip_ws(body, end)
+            if body.startswith(b",", i):
+                i = _skip_ws(body, i + 1)
                 continue
-            if text.startswith("]", i):
-                i = _skip_ws(text, i + 1)
+            if body.startswith(b"]", i):
+                i = _skip_ws(body, i + 1)
                 break
-            raise _invalid_json(f"expected ',' or ']' at character {i}")
-    if i != len(text):
-        raise _invalid_json(f"extra data at character {i}")
+            raise _invalid_json(f"expected ',' or ']' at byte {i}")
+    if i != len(body):
+        raise _invalid_json(f"extra data at byte {i}")
+
+
+_TOO_LARGE = object()
+
+
+def _item_at(body: bytes, start: int, limit: int) -> tuple[Any, int]:
+    """The JSON value at byte `start` and the byte after it, parsed from a window of the body:
+    first a small one (most reports fit), then `limit` + 1 bytes. A value that does not end
+    within `limit` bytes is (_TOO_LARGE, -1): never materialised beyond the window."""
+    failed = None
+    for size in dict.fromkeys((min(FIRST_WINDOW, limit + 1), limit + 1)):
+        window = body[start:start + size]
+        cut = start + size < len(body)
+        text, bad_byte = _window_text(window, final=not cut)
+        try:
+            item, end = _DECODER.raw_decode(text)
+        except json.JSONDecodeError as exc:
+            if bad_byte is not None:
+                raise _invalid_json(f"not UTF-8 at byte {start + bad_byte}") from None
+            # a failure that stays put when the window grows is in the value, not the window's
+            # edge (an unterminated string is reported where it starts: it may just be long)
+            if not cut or (failed == (exc.msg, exc.pos)
+                           and not exc.msg.startswith("Unterminated string")):
+                raise _invalid_json(f"{exc.msg} at byte {start + exc.pos}") from None
+            failed = (exc.msg, exc.pos)
+            continue
+        except ValueError as exc:
+            raise _invalid_json(str(exc)) from None
+        except RecursionError:
+            raise _invalid_json("nested too deeply") from None
+        if cut and end == len(text):
+            continue  # a number may go on past the window's edge
+        used = end if text.isascii() else len(text[:end].encode())
+        return (_TOO_LARGE, -1) if used > limit else (item, start + used)
+    return _TOO_LARGE, -1
+
+
+def _window_text(window: bytes, final: bool) -> tuple[str, int | None]:
+    """The window as text (a multi-byte character cut at its end left out unless `final`),
+    and where the first byte that is not UTF-8 is, if any (the text stops there)."""
+    try:
+        return codecs.utf_8_decode(window, "strict", final)[0], None
+    except UnicodeDecodeError as exc:
+        return window[:exc.start].decode(), exc.start

@@ -58,7 +58,6 @@ async def submit(request: Request, producer_id: str = Depends(current_producer),
              responses=answers(401, 403, 413, 415, 422, 429, 503))
 async def submit_batch(request: Request, producer_id: str = Depends(current_producer),
                        ctx: Intake = Depends(intake)) -> JSONResponse:
-    limit = ctx.settings.intake_max_report_bytes
     ctx.shed()
     ctx.charge(producer_id, 1)  # every request costs, even one that turns out malformed
     bodies.require_type(request.headers.get("content-type", ""),
@@ -68,14 +67,11 @@ async def submit_batch(request: Request, producer_id: str = Depends(current_prod
     results: list[dict] = []
     good: list[tuple[int, Report]] = []
     for i, item in enumerate(bodies.items(body, request.headers.get("content-type", ""),
-                                          MAX_BATCH_ITEMS)):
+                                          MAX_BATCH_ITEMS, ctx.settings.intake_max_report_bytes)):
         try:
             if isinstance(item, HTTPProblem):
                 raise item
-            value, size = item
-            if size > limit:
-                raise HTTPProblem(413, f"report exceeds {limit} bytes")
-            good.append((i, parse(value, producer_id, f"[{i}]")))
+            good.append((i, parse(item, producer_id, f"[{i}]")))
             results.append({})
         except HTTPProblem as p:
             results.append(p.item(i))
