@@ -1,10 +1,18 @@
 """Accepting well-formed reports: claim each (producer_id, report_id) in the database, publish
 what was never published, answer once the broker acknowledged. Idempotent across requests,
-restarts and repeats within one batch."""
+restarts and repeats within one batch.
 
+The broker's acknowledgement is the moment of acceptance: from then on the report flows on
+whatever happens to intake's own bookkeeping, so a failure to mark the claim published never
+turns into "nothing accepted" (503). The mark is retried, in the request and then in the
+background; until it lands, a claim the pipeline has already moved past "received" counts as
+published too."""
+
+import asyncio
 import hashlib
 from datetime import UTC, datetime
 
+from mintrace_common import telemetry
 from mintrace_common.metrics import METRICS
 from mintrace_common.models import ReceivedReport, Report
 
@@ -12,6 +20,9 @@ from . import store
 from .context import Intake
 
 CONFLICT = "report_id already used for different content"
+MARK_RETRIES_S = (0.05, 0.2, 0.5)  # in the request; then every BACKGROUND_RETRY_S until it lands
+BACKGROUND_RETRY_S = 1.0
+log = telemetry.get_logger(__name__)
 
 
 def content_hash(report: Report) -> str:
@@ -47,6 +58,34 @@ async def accept(ctx: Intake, producer_id: str, reports: list[Report]) -> list[d
                                              received_at=received_at, content_hash=h, report=r))
     if to_publish:
         await ctx.publish(to_publish)
-        await store.mark_published(ctx.res.pool, producer_id, [x.report_id for x in to_publish])
         METRICS.inc("received_total", len(to_publish))
+        ids = [x.report_id for x in to_publish]
+        if not await _mark(ctx, producer_id, ids, MARK_RETRIES_S):
+            _mark_later(ctx, producer_id, ids)
     return results
+
+
+async def _mark(ctx: Intake, producer_id: str, report_ids: list[str],
+                pauses: tuple[float, ...]) -> bool:
+    """Record that the broker acknowledged these reports; False if the database kept failing.
+    Never raises: the reports are accepted either way."""
+    for attempt, pause in enumerate((0.0, *pauses)):
+        await asyncio.sleep(pause)
+        try:
+            await store.mark_published(ctx.res.pool, producer_id, report_ids)
+            return True
+        except Exception as exc:  # noqa: BLE001 - any failure: retry, never fail the request
+            log.warning("intake.mark_failed", producer_id=producer_id, reports=len(report_ids),
+                        attempt=attempt + 1, error=repr(exc)[:300])
+    return False
+
+
+def _mark_later(ctx: Intake, producer_id: str, report_ids: list[str]) -> None:
+    async def until_marked() -> None:
+        while not await _mark(ctx, producer_id, report_ids, ()):
+            await asyncio.sleep(BACKGROUND_RETRY_S)
+        log.info("intake.marked_late", producer_id=producer_id, reports=len(report_ids))
+
+    task = asyncio.create_task(until_marked())
+    ctx.background.add(task)  # held, or the loop may collect it mid-flight
+    task.add_done_callback(ctx.background.discard)

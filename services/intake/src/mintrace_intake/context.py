@@ -2,6 +2,7 @@
 added later (e.g. report cancellation) declares `producer: str = Depends(current_producer)` and
 `ctx: Intake = Depends(intake)` and is included with one line in api.py."""
 
+import asyncio
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ class Intake:
     res: Resources
     publish: Publish  # returns once the broker acknowledged every record
     backlog: Backlog | None = None
+    background: set[asyncio.Task] = field(default_factory=set)  # e.g. marks retried late
     keys: KeyCache = field(init=False)
     limits: TokenBuckets = field(init=False)
 

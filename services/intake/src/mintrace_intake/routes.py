@@ -92,10 +92,11 @@ async def submit_batch(request: Request, producer_id: str = Depends(current_prod
 async def get_status(report_id: str, producer_id: str = Depends(current_producer),
                      ctx: Intake = Depends(intake)) -> JSONResponse:
     # Another producer's report answers exactly like one that does not exist, and so does a
-    # claim whose publication was never acknowledged (it was never accepted).
+    # claim whose publication was never acknowledged (it was never accepted). A claim the
+    # pipeline moved past "received" was acknowledged, even if marking it published failed.
     row = (await store.status(ctx.res.pool, producer_id, report_id)
            if re.fullmatch(REPORT_ID_PATTERN, report_id) else None)
-    if row is None or not row["published"]:
+    if row is None or not (row["published"] or row["state"] != "received"):
         raise HTTPProblem(404, "no such report")
     return JSONResponse({
         "report_id": report_id, "producer_id": producer_id, "state": row["state"],

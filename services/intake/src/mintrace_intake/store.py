@@ -24,8 +24,10 @@ async def claim(pool: asyncpg.Pool, producer_id: str, items: list[tuple[str, str
             "INSERT INTO reports (producer_id, report_id, content_hash, received_at) "
             "SELECT $1, r, h, $4 FROM unnest($2::text[], $3::text[]) AS u(r, h) "
             "ON CONFLICT DO NOTHING", producer_id, ids, [h for _, h in items], now)
+        # a claim the pipeline moved past "received" was published, marked or not
         rows = await conn.fetch(
-            "SELECT report_id, content_hash, published, received_at FROM reports "
+            "SELECT report_id, content_hash, published OR state <> 'received' AS published, "
+            "received_at FROM reports "
             "WHERE producer_id = $1 AND report_id = ANY($2)", producer_id, ids)
     return {r["report_id"]: (r["content_hash"], r["published"], r["received_at"]) for r in rows}
 
