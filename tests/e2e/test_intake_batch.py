@@ -3,13 +3,15 @@ and services: per-item results, every valid one routed once, every invalid one r
 all its codes, and the status endpoint telling the producer the same."""
 
 import asyncio
+import json
 import secrets
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
 
-from mintrace import demo
+from mintrace import demo, devstack
 
 pytestmark = pytest.mark.e2e
 IDS = demo.producer_ids()
@@ -138,3 +140,49 @@ async def test_status_is_for_the_owner_only_and_openapi_is_served(stack, produce
         body = doc["paths"]["/v1/reports"]["post"]["requestBody"]["content"]["application/json"]
         assert body["schema"]["$ref"] == "#/components/schemas/Report"
         assert "Report" in doc["components"]["schemas"]
+
+
+EXACT = "999999999999.999999"
+
+
+async def test_json_numbers_and_line_separators_arrive_exactly_as_sent(
+        stack, producer_keys, topic_reader):
+    run = secrets.token_hex(4)
+    separation = _reports(run)["separation"]
+    # quantities and prices as JSON numbers (not strings), written out by hand: a float
+    # would already have rounded 999999999999.999999 to 1000000000000.0
+    numbers = json.dumps({**separation, "report_id": f"N-{run}", "quantity": "QTY",
+                          "purity_pct": "PURITY"}).replace(
+        '"QTY"', f'{{"value": {EXACT}, "unit": "kg"}}').replace('"PURITY"', "99.999999")
+    # U+2028/U+2029/U+0085 are legal raw inside a JSON string: they end no NDJSON line
+    separated = json.dumps({**separation, "report_id": f"S-{run}",
+                            "lot_id": "LOT\u2028A\u2029B\u0085"}, ensure_ascii=False)
+    auth = {"Authorization": f"Bearer {producer_keys['JX1']}"}
+    async with httpx.AsyncClient(base_url=stack.intake_url, timeout=30) as client:
+        resp = await client.post("/v1/reports/batch", content=f"{numbers}\r\n{separated}\r\n",
+                                 headers={**auth, "content-type": "application/x-ndjson"})
+        assert resp.status_code == 200, resp.text
+        assert [r["status"] for r in resp.json()["results"]] == [202, 202], resp.text
+    async with topic_reader("supervision.national") as reader:
+        def arrived(recs):
+            return {f"N-{run}", f"S-{run}"} <= {v["report_id"] for _, v, _ in
+                                                recs["supervision.national"]}
+        await reader.until(arrived, timeout=90)
+    routed = {v["report_id"]: v for v in reader.values("supervision.national")}
+    exact = routed[f"N-{run}"]
+    assert Decimal(str(exact["report"]["quantity"]["value"])) == Decimal(EXACT)
+    assert Decimal(str(exact["quantity_kg"])) == Decimal(EXACT)
+    assert Decimal(str(exact["report"]["purity_pct"])) == Decimal("99.999999")
+    assert routed[f"S-{run}"]["report"]["lot_id"] == "LOT\u2028A\u2029B\u0085"
+    # and as stored: what supervisors read back from the database
+    key = await devstack.issue_supervisor_key(stack.database_url, "jiangxi")
+    async with httpx.AsyncClient(base_url=stack.supervision_url, timeout=30) as api:
+        for _ in range(100):
+            listed = (await api.get("/v1/supervision/jiangxi/reports", params={
+                "producer_id": IDS["JX1"], "since": exact["report"]["occurred_at"]},
+                headers={"Authorization": f"Bearer {key}"})).json()["items"]
+            stored = [r for r in listed if r["report_id"] == f"N-{run}"]
+            if stored:
+                break
+            await asyncio.sleep(0.2)
+    assert Decimal(str(stored[0]["report"]["quantity"]["value"])) == Decimal(EXACT)
