@@ -9,6 +9,8 @@ import secrets
 import httpx
 import pytest
 
+from mintrace import devstack
+
 pytestmark = pytest.mark.e2e
 LOOKUPS = re.compile(r'^mintrace_auth_key_lookups_total\{found="none"\} ([0-9.e+]+)$', re.M)
 
@@ -55,3 +57,29 @@ async def test_a_flood_of_distinct_made_up_keys_is_held_to_the_lookup_rate(stack
     if seconds < 6:  # a slow machine may refill the budget as fast as the flood arrives
         assert 429 in statuses
     await asyncio.sleep(4)  # the budget refills before the next test issues keys
+
+
+@pytest.mark.parametrize("service", ["intake", "supervision"])
+async def test_one_address_guessing_keys_does_not_lock_out_another(stack, producer_keys, service):
+    base, path, prefix = ((stack.intake_url, "/v1/reports/R-1", "mtp_") if service == "intake"
+                          else (stack.supervision_url, "/v1/supervision/jiangxi/reports", "mts_"))
+    guesses = [f"{prefix}{secrets.token_urlsafe(32)}" for _ in range(400)]
+    # 127.0.0.2 is this machine too: another client address as the services see it
+    other = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    async with httpx.AsyncClient(base_url=base, timeout=60) as guesser, \
+            httpx.AsyncClient(base_url=base, timeout=60, transport=other) as client:
+        before = await unknown_lookups(guesser)
+        started = asyncio.get_running_loop().time()
+        statuses = await flood(guesser, "GET", path, guesses)
+        seconds = asyncio.get_running_loop().time() - started
+        spent = await unknown_lookups(guesser) - before
+        assert 429 in statuses and statuses.count(401) == spent
+        # the guesser's own budget (defaults: 100, then 10 a second), not the shared one
+        assert spent <= 100 + 10 * seconds + 1
+        mine = await client.get(path, headers={"Authorization": f"Bearer {prefix}made-up"})
+        assert mine.status_code == 401, mine.text
+        if service == "intake":
+            fresh = (await devstack.issue_producer_keys(stack.database_url, ["JX1"]))["JX1"]
+            ok = await client.get(path, headers={"Authorization": f"Bearer {fresh}"})
+            assert ok.status_code == 404, ok.text  # through authentication: no such report
+    await asyncio.sleep(2)  # the guesser's address refills before the next test

@@ -5,6 +5,7 @@ limit while known clients keep being served."""
 import pytest
 
 from mintrace_common.keycache import MAX_CACHED, KeyCache, TooManyUnknownKeys
+from mintrace_common.ratelimit import TokenBuckets
 
 
 class Clock:
@@ -78,3 +79,53 @@ async def test_the_caches_stay_bounded_under_a_flood():
         await cache.identify(f"k{i}")
         await cache.identify(f"u{i}")
     assert len(cache._live) == MAX_CACHED and len(cache._unknown) == MAX_CACHED
+
+
+async def test_one_client_guessing_keys_is_refused_before_it_uses_up_everyone_elses_lookups():
+    clock, keys = Clock(), Keys()
+    cache = KeyCache(keys, ttl=5, lookups_per_s=0.01, lookups_burst=50, failures_per_s=0.01,
+                     failures_burst=10, clock=clock)
+    refused = 0
+    for i in range(100):
+        try:
+            await cache.identify(f"guess-{i}", client="10.0.0.9")
+        except TooManyUnknownKeys:
+            refused += 1
+    assert keys.lookups == 10 and refused == 90  # the guesser's failures, nothing more
+    # another client still reaches the store, with a new key and with a made-up one
+    keys.live["fresh"] = ("producer", "P2")
+    assert await cache.identify("fresh", client="10.0.0.7") == ("producer", "P2")
+    assert await cache.identify("made-up", client="10.0.0.7") is None
+
+
+async def test_a_live_key_costs_its_client_no_failure():
+    clock, keys = Clock(), Keys()
+    cache = KeyCache(keys, ttl=0, lookups_per_s=0, failures_per_s=0.01, failures_burst=2,
+                     clock=clock)
+    for i in range(20):
+        keys.live[f"k{i}"] = ("producer", "P")
+        assert await cache.identify(f"k{i}", client="10.0.0.1") == ("producer", "P")
+    assert await cache.identify("nope-1", client="10.0.0.1") is None
+    assert await cache.identify("nope-2", client="10.0.0.1") is None
+    with pytest.raises(TooManyUnknownKeys):
+        await cache.identify("nope-3", client="10.0.0.1")
+
+
+async def test_a_store_failure_costs_the_client_nothing():
+    clock = Clock()
+
+    async def down(_key: str):
+        raise ConnectionError("database down")
+
+    cache = KeyCache(down, ttl=5, lookups_per_s=0, failures_per_s=0.01, failures_burst=1,
+                     clock=clock)
+    for _ in range(3):
+        with pytest.raises(ConnectionError):
+            await cache.identify("k", client="10.0.0.1")
+
+
+def test_buckets_of_clients_stay_bounded():
+    buckets = TokenBuckets(1.0, 5.0, Clock(), max_keys=100)
+    for i in range(1000):
+        assert buckets.take(f"10.0.{i // 256}.{i % 256}") == 0
+    assert len(buckets._buckets) == 100

@@ -55,4 +55,9 @@ class Settings(BaseSettings):
         default=50.0, description="database lookups per second of keys in no cache (burst "
                                   "AUTH_LOOKUPS_BURST); beyond: 429. 0 = unlimited")
     auth_lookups_burst: float = 200.0
+    auth_failures_per_s_per_client: float = Field(
+        default=10.0, description="failed key lookups per second one client address may cause "
+                                  "(burst AUTH_FAILURES_BURST_PER_CLIENT); beyond: 429. 0 = "
+                                  "unlimited")
+    auth_failures_burst_per_client: float = 100.0
 

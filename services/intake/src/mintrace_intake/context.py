@@ -56,6 +56,11 @@ class Intake:
                                    f"exceeded", headers={"Retry-After": str(math.ceil(wait))})
 
 
+def client_address(request: Request) -> str | None:
+    """The peer's address (behind a proxy: what uvicorn's --forwarded-allow-ips trusts)."""
+    return request.client.host if request.client else None
+
+
 def intake(request: Request) -> Intake:
     return request.app.state.intake
 
@@ -67,7 +72,7 @@ async def current_producer(request: Request) -> str:
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
         raise HTTPProblem(401, "missing bearer key", headers={"WWW-Authenticate": "Bearer"})
-    found = await intake(request).keys.identify(key)
+    found = await intake(request).keys.identify(key, client_address(request))
     if found is None:
         raise HTTPProblem(401, "invalid or revoked key", headers={"WWW-Authenticate": "Bearer"})
     kind, subject = found

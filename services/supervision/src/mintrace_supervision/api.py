@@ -56,7 +56,7 @@ def create_api(res: Resources, lifespan, publish: casework.Publish,
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise HTTPProblem(401, "missing bearer key", headers={"WWW-Authenticate": "Bearer"})
-        who = await keys.identify(key.strip())
+        who = await keys.identify(key.strip(), request.client.host if request.client else None)
         if who is None:
             raise HTTPProblem(401, "invalid or revoked key", headers={"WWW-Authenticate": "Bearer"})
         try:
