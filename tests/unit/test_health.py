@@ -1,8 +1,11 @@
 """Liveness judges progress: a partition with records waiting that does not move is stuck."""
 
-import httpx
+import asyncio
 
-from mintrace_common.health import LagWatch, health_app
+import httpx
+import pytest
+
+from mintrace_common.health import CachedCheck, LagWatch, health_app
 
 
 class Clock:
@@ -53,3 +56,49 @@ async def test_healthz_answers_503_while_stuck_and_metrics_are_served():
         assert (await client.get("/readyz")).status_code == 503
         metrics = (await client.get("/metrics")).text
         assert 'mintrace_consumer_lag_messages{group="g",partition="0",topic="t"} 2.0' in metrics
+
+
+class Probe:
+    """A readiness check that counts its runs; `gate` holds a run open until set."""
+
+    def __init__(self) -> None:
+        self.runs, self.answer, self.gate = 0, True, asyncio.Event()
+        self.gate.set()
+
+    async def __call__(self) -> bool:
+        self.runs += 1
+        await self.gate.wait()
+        if self.answer is None:
+            raise ConnectionError("database down")
+        return self.answer
+
+
+async def test_a_flood_of_readiness_checks_costs_one_check_per_interval():
+    clock, probe = Clock(), Probe()
+    ready = CachedCheck(probe, ttl=1.0, clock=clock)
+    probe.gate.clear()
+    waiting = [asyncio.ensure_future(ready()) for _ in range(200)]  # all while one run is open
+    await asyncio.sleep(0)
+    probe.gate.set()
+    assert await asyncio.gather(*waiting) == [True] * 200 and probe.runs == 1
+    clock.now = 0.9
+    assert await ready() and probe.runs == 1
+    probe.answer = None  # the next check fails: "not ready", remembered as long
+    clock.now = 1.0
+    assert [await ready() for _ in range(50)] == [False] * 50 and probe.runs == 2
+    probe.answer = True
+    clock.now = 2.5
+    assert await ready() and probe.runs == 3
+
+
+async def test_a_caller_giving_up_does_not_cancel_the_check_the_others_wait_for():
+    probe = Probe()
+    ready = CachedCheck(probe, ttl=1.0, clock=Clock())
+    probe.gate.clear()
+    impatient, patient = asyncio.ensure_future(ready()), asyncio.ensure_future(ready())
+    await asyncio.sleep(0)
+    impatient.cancel()  # e.g. a probe's timeout
+    with pytest.raises(asyncio.CancelledError):
+        await impatient
+    probe.gate.set()
+    assert await patient is True and probe.runs == 1

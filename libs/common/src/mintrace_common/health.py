@@ -74,6 +74,39 @@ class LagWatch:
                 await client.stop()
 
 
+READY_FOR_S = 1.0
+
+
+@dataclass
+class CachedCheck:
+    """A readiness check answered from memory for `ttl` seconds, run by one caller at a time
+    (the others wait for that run): /readyz is public, and a flood of it costs one database
+    query and broker ping per interval however many ask. "Not ready" is remembered as long.
+    Never raises: a check that fails is False."""
+
+    check: Check
+    ttl: float = READY_FOR_S
+    clock: Callable[[], float] = time.monotonic
+    _last: tuple[float, bool] | None = None
+    _running: "asyncio.Future[bool] | None" = None
+
+    async def __call__(self) -> bool:
+        if self._last is not None and self.clock() - self._last[0] < self.ttl:
+            return self._last[1]
+        if self._running is None:
+            self._running = asyncio.ensure_future(self._run())
+        # shielded: a caller that gives up (a probe's timeout) does not cancel the others' run
+        return await asyncio.shield(self._running)
+
+    async def _run(self) -> bool:
+        try:
+            ok = bool(await self.check())
+        except Exception:  # noqa: BLE001 - any failure means "not ready"
+            ok = False
+        self._last, self._running = (self.clock(), ok), None
+        return ok
+
+
 def watch_outbox(resources, table: str, stored_at: str, every_s: float = 15.0) -> None:
     """Export the age of `table`'s oldest unpublished row (an outbox: `published` false until
     the broker acknowledged it) as mintrace_outbox_oldest_unpublished_seconds{table}."""
@@ -102,6 +135,8 @@ def health_app(ready: Check, watch: LagWatch | None):
         stuck = watch.stuck() if watch else []
         return JSONResponse({"status": "stuck" if stuck else "ok", "stuck": stuck},
                             503 if stuck else 200)
+
+    ready = CachedCheck(ready)
 
     async def readyz(_request):
         try:

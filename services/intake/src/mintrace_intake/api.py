@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mintrace_common import http
+from mintrace_common.health import CachedCheck
 from mintrace_common.http import StorableRoute
 from mintrace_common.metrics import METRICS
 from mintrace_common.service import Resources
@@ -58,9 +59,11 @@ def create_api(settings: IntakeSettings, res: Resources, publish: Publish, lifes
     async def healthz() -> dict:
         return {"status": "ok"}
 
+    checked = CachedCheck(ready) if ready is not None else None
+
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
-        ok = ready is None or await ready()
+        ok = checked is None or await checked()
         return JSONResponse({"status": "ready" if ok else "not ready"}, 200 if ok else 503)
 
     @app.get("/metrics", include_in_schema=False)

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime, TypeAdapter
 
 from mintrace_common import http
+from mintrace_common.health import CachedCheck
 from mintrace_common.http import HTTPProblem, StorableRoute
 from mintrace_common.keycache import KeyCache
 from mintrace_common.models import Alert, AlertType, Problem, ReportType, RollupRow, Severity
@@ -193,15 +194,16 @@ def create_api(res: Resources, lifespan, publish: casework.Publish,
     async def healthz() -> dict:
         return {"status": "ok"}
 
+    async def database_answers() -> bool:
+        async with res.pool.acquire(timeout=2) as conn:
+            return await conn.fetchval("SELECT 1") == 1
+
+    ready = CachedCheck(database_answers)
+
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         """Ready when the database answers (this service reads nothing from Kafka)."""
-        try:
-            async with res.pool.acquire(timeout=2) as conn:
-                await conn.fetchval("SELECT 1")
-            ok = True
-        except Exception:  # noqa: BLE001 - any failure means "not ready"
-            ok = False
+        ok = await ready()
         return JSONResponse({"status": "ready" if ok else "not ready"}, 200 if ok else 503)
 
     @app.get("/metrics", include_in_schema=False)
