@@ -52,18 +52,18 @@ def problems_of(exc: ValidationError, prefix: str = "") -> list[Problem]:
                     message=e["msg"]) for e in exc.errors(include_url=False)]
 
 
-async def read_body(stream: AsyncIterator[bytes], declared: str | None, limit: int) -> bytes:
+async def read_body(stream: AsyncIterator[bytes], declared: str | None,
+                    limit: int) -> bytearray:
     """The body, refused with 413 as soon as it is known to exceed `limit` — from the declared
     Content-Length before reading, else while streaming — never after reading it whole."""
     if declared and declared.isdigit() and int(declared) > limit:
         raise HTTPProblem(413, f"body exceeds {limit} bytes")
-    chunks, size = [], 0
+    body = bytearray()  # grown in place: no list of chunks joined into a second copy
     async for chunk in stream:
-        size += len(chunk)
-        if size > limit:
+        if len(body) + len(chunk) > limit:
             raise HTTPProblem(413, f"body exceeds {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        body += chunk
+    return body
 
 
 def _refuse_constant(name: str) -> None:
@@ -83,7 +83,7 @@ def _invalid_json(message: str, path: str = "$") -> HTTPProblem:
                                                          message=message)])
 
 
-def _text(body: bytes) -> str:
+def _text(body: bytes | bytearray) -> str:
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -101,7 +101,7 @@ def _decode(text: str, at: int = 0) -> tuple[Any, int]:
         raise _invalid_json("nested too deeply") from None
 
 
-def _skip_ws(body: bytes, i: int) -> int:
+def _skip_ws(body: bytes | bytearray, i: int) -> int:
     return _WS.match(body, i).end()
 
 
@@ -119,7 +119,7 @@ def require_type(content_type: str, allowed: tuple[str, ...]) -> None:
                                    message=f"expected {' or '.join(allowed)}")])
 
 
-def one(body: bytes) -> Any:
+def one(body: bytes | bytearray) -> Any:
     """A single JSON document."""
     text = _text(body)
     item, end = _decode(text, _WS_TEXT.match(text).end())
@@ -128,7 +128,7 @@ def one(body: bytes) -> Any:
     return item
 
 
-def items(body: bytes, content_type: str, max_items: int,
+def items(body: bytes | bytearray, content_type: str, max_items: int,
           max_item_bytes: int) -> Iterator[Any | HTTPProblem]:
     """The reports of a batch body, one at a time (or, for an NDJSON line that is not JSON or
     too large, the problem). No item is parsed beyond `max_item_bytes`: an NDJSON line over it is
@@ -144,7 +144,7 @@ def _too_many(max_items: int) -> HTTPProblem:
     return HTTPProblem(413, f"a batch holds at most {max_items} reports")
 
 
-def _lines(body: bytes, max_items: int, limit: int) -> Iterator[Any | HTTPProblem]:
+def _lines(body: bytes | bytearray, max_items: int, limit: int) -> Iterator[Any | HTTPProblem]:
     # Lines end at "\n" only (a "\r" before it is whitespace): U+2028, U+2029 and U+0085 are
     # legal inside JSON strings and split nothing.
     count, at = 0, 0
@@ -163,7 +163,7 @@ def _lines(body: bytes, max_items: int, limit: int) -> Iterator[Any | HTTPProble
             yield p
 
 
-def _array(body: bytes, max_items: int, limit: int) -> Iterator[Any]:
+def _array(body: bytes | bytearray, max_items: int, limit: int) -> Iterator[Any]:
     i = _skip_ws(body, 0)
     if not body.startswith(b"[", i):
         _text(body)  # not UTF-8 at all: say so
@@ -197,7 +197,7 @@ def _array(body: bytes, max_items: int, limit: int) -> Iterator[Any]:
 _TOO_LARGE = object()
 
 
-def _item_at(body: bytes, start: int, limit: int) -> tuple[Any, int]:
+def _item_at(body: bytes | bytearray, start: int, limit: int) -> tuple[Any, int]:
     """The JSON value at byte `start` and the byte after it, parsed from a window of the body:
     first a small one (most reports fit), then `limit` + 1 bytes. A value that does not end
     within `limit` bytes is (_TOO_LARGE, -1): never materialised beyond the window."""
@@ -229,7 +229,7 @@ def _item_at(body: bytes, start: int, limit: int) -> tuple[Any, int]:
     return _TOO_LARGE, -1
 
 
-def _window_text(window: bytes, final: bool) -> tuple[str, int | None]:
+def _window_text(window: bytes | bytearray, final: bool) -> tuple[str, int | None]:
     """The window as text (a multi-byte character cut at its end left out unless `final`),
     and where the first byte that is not UTF-8 is, if any (the text stops there)."""
     try:
