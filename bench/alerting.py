@@ -27,8 +27,8 @@ SERVER = devstack.postgres_server(Path(tempfile.mkdtemp(prefix="mintrace-bench-a
 
 
 def watchlist_quality() -> None:
-    sys.path.insert(0, str(Path(__file__).parent.parent / "services/alerting/tests"))
-    from alerting_clean_names import CLEAN_NAMES
+    sys.path.insert(0, str(Path(__file__).parent.parent / "services/alerting/tests/unit"))
+    from test_names import CLEAN_NAMES
     from mintrace_alerting.config import Rules
     from mintrace_common.names import Watchlist
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 class Rules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: str = "2026.11-3"
+    version: str = "2026.11-4"
 
     # WATCHLIST_COUNTERPARTY: rapidfuzz score (0-100) on normalised names.
     watchlist_min_score: float = 88.0

@@ -232,7 +232,8 @@ def spike_alert(v: DailyVolume, now: datetime, rules: Rules) -> Alert | None:
                   f"{mean:.0f} kg", now, rules,
                   {"day": v.day, "total_kg": str(v.total_kg),
                    "baseline_mean_kg": str(round(mean, 3)),
-                   "factor": str(rules.spike_factor)}, v.material, v.type, v.day)
+                   "factor": str(rules.spike_factor)},
+                  v.province_code, v.material, v.type, v.day)
 
 
 @dataclass(frozen=True)

@@ -46,9 +46,12 @@ def fact(rec: SupervisionRecord) -> tuple:
             fold(r.export.consignee.name).key if r.export else None)
 
 
-def _split_key(r: SupervisionRecord) -> tuple[str, str, str] | None:
+def _split_key(r: SupervisionRecord) -> tuple[str, str, str, str] | None:
+    """(producer, province, material, consignee): a producer's exports from its facilities in
+    one province are judged apart from those in another (each province sees only its own)."""
     if r.report.type == "export" and r.report.export and is_controlled(r.report.material):
-        return r.producer_id, r.report.material, fold(r.report.export.consignee.name).key
+        return (r.producer_id, r.province_code, r.report.material,
+                fold(r.report.export.consignee.name).key)
     return None
 
 
@@ -68,7 +71,8 @@ def conditions(reports: list[SupervisionRecord], rules: Rules) -> list[tuple[str
         if (split := _split_key(r)) is not None:
             keys.append(("split", *split))
         if r.report.type in rules.spike_types:
-            keys.append(("spike", r.producer_id, r.report.material, r.report.type))
+            keys.append(("spike", r.producer_id, r.province_code, r.report.material,
+                         r.report.type))
         if _is_sale(r):
             keys.append(("transfer", r.report_id))
         elif _is_purchase(r):
@@ -108,7 +112,7 @@ async def _store(uow: AlertingUnitOfWork, alerts: list[Alert]) -> list[Alert]:
 async def _splits(uow: AlertingUnitOfWork, new: list[SupervisionRecord], now: datetime,
                   rules: Rules) -> list[Alert]:
     window = timedelta(hours=rules.split_window_hours)
-    groups: dict[tuple[str, str, str], list[SupervisionRecord]] = {}
+    groups: dict[tuple[str, str, str, str], list[SupervisionRecord]] = {}
     for r in new:
         if (key := _split_key(r)) is not None:
             groups.setdefault(key, []).append(r)
@@ -120,8 +124,8 @@ async def _splits(uow: AlertingUnitOfWork, new: list[SupervisionRecord], now: da
     episodes = await uow.splits.episodes(ranges, window)
     alerts, new_episodes, extended = [], [], []
     for (key, group), near, known in zip(groups.items(), shipments, episodes):
-        g = R.SplitGroup(producer_id=key[0], province_code=group[0].province_code,
-                         material=key[1], consignee=key[2], shipments=near,
+        g = R.SplitGroup(producer_id=key[0], province_code=key[1], material=key[2],
+                         consignee=key[3], shipments=near,
                          new=frozenset(r.report_id for r in group), episodes=known)
         alert, episode, extends = R.split_decision(g, now, rules)
         if alert and episode:
@@ -139,7 +143,8 @@ async def _spikes(uow: AlertingUnitOfWork, new: list[SupervisionRecord], now: da
     # A day is judged when one of its facts arrives, and again when a fact of one of its baseline
     # days arrives late (reports of different days travel on different partitions): a baseline
     # that was too short to judge may be long enough now. Alert ids are per day, so a day that
-    # alerted already does not alert twice.
+    # alerted already does not alert twice. A producer's facilities in different provinces are
+    # judged apart (each province sees only its own reports).
     keys = sorted({(r.producer_id, r.report.material, r.report.type,
                     china_day(r.report.occurred_at) + timedelta(days=later), r.province_code)
                    for r in new if r.report.type in rules.spike_types

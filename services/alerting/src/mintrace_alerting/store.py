@@ -65,15 +65,17 @@ class Facts:
             "RETURNING producer_id, report_id", *[list(c) for c in zip(*facts)])
         return {(r["producer_id"], r["report_id"]) for r in rows}
 
-    async def exports_near(self, groups: list[tuple[str, str, str, datetime, datetime]]
+    async def exports_near(self, groups: list[tuple[str, str, str, str, datetime, datetime]]
                            ) -> list[list[R.Shipment]]:
-        """Per (producer, material, consignee, from, to): its exports in that time range."""
+        """Per (producer, province, material, consignee, from, to): its exports from that
+        province in that time range."""
         rows = await self.conn.fetch(
             "SELECT g.i, f.report_id, f.occurred_at, f.quantity_kg FROM unnest($1::text[], "
-            "$2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY "
-            "AS g(p, m, c, lo, hi, i) JOIN alert_facts f ON f.type = 'export' "
-            "AND f.producer_id = g.p AND f.material = g.m AND f.consignee = g.c "
-            "AND f.occurred_at BETWEEN g.lo AND g.hi", *[list(c) for c in zip(*groups)])
+            "$2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[]) "
+            "WITH ORDINALITY AS g(p, prov, m, c, lo, hi, i) JOIN alert_facts f "
+            "ON f.type = 'export' AND f.producer_id = g.p AND f.material = g.m "
+            "AND f.consignee = g.c AND f.occurred_at BETWEEN g.lo AND g.hi "
+            "AND f.province_code = g.prov", *[list(c) for c in zip(*groups)])
         out: list[list[R.Shipment]] = [[] for _ in groups]
         for r in rows:
             out[r["i"] - 1].append(R.Shipment(r["report_id"], r["occurred_at"], r["quantity_kg"]))
@@ -81,8 +83,9 @@ class Facts:
 
     async def daily_volumes(self, keys: list[tuple[str, str, str, date, str]],
                             baseline_days: int) -> list[R.DailyVolume]:
-        """Per (producer, material, type, day, province) with any volume that day: the day's
-        total and report ids, and the baseline days before it."""
+        """Per (producer, material, type, day, province) with any volume that day in that
+        province: the day's total and report ids there, and the baseline days before it there
+        (a producer's facilities in another province count for that province only)."""
         rows = await self.conn.fetch(
             "SELECT k.p, k.m, k.t, k.d, k.prov, today.total, today.ids, base.total AS base_total, "
             "base.days FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::text[]) "
@@ -90,48 +93,56 @@ class Facts:
             "CROSS JOIN LATERAL (SELECT sum(quantity_kg) AS total, "
             "  array_agg(report_id ORDER BY report_id) AS ids "
             "  FROM alert_facts f WHERE f.producer_id = k.p AND f.material = k.m AND f.type = k.t "
-            "  AND f.day = k.d) today "
+            "  AND f.day = k.d AND f.province_code = k.prov) today "
             "CROSS JOIN LATERAL (SELECT coalesce(sum(quantity_kg), 0) AS total, "
             "  count(DISTINCT day) AS days FROM alert_facts f WHERE f.producer_id = k.p "
             "  AND f.material = k.m AND f.type = k.t AND f.day >= k.d - $6::int "
-            "  AND f.day < k.d) base WHERE today.total IS NOT NULL",
+            "  AND f.day < k.d AND f.province_code = k.prov) base WHERE today.total IS NOT NULL",
             *[list(c) for c in zip(*keys)], baseline_days)
         return [R.DailyVolume(r["p"], r["prov"], r["m"], r["t"], r["d"].isoformat(), r["total"],
                               list(r["ids"]), r["base_total"], r["days"]) for r in rows]
 
 
 class Splits:
-    """split_episodes: the SPLIT_SHIPMENTS episodes already alerted."""
+    """split_episodes: the SPLIT_SHIPMENTS episodes already alerted, per producer and province
+    (an episode in one province never hides another province's)."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    async def episodes(self, groups: list[tuple[str, str, str, datetime, datetime]],
+    async def episodes(self, groups: list[tuple[str, str, str, str, datetime, datetime]],
                        margin: timedelta) -> list[list[tuple[datetime, datetime]]]:
+        """Per (producer, province, material, consignee, from, to): its episodes within
+        `margin` of that range."""
         rows = await self.conn.fetch(
             "SELECT g.i, e.first_at, e.last_at FROM unnest($1::text[], $2::text[], $3::text[], "
-            "$4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY AS g(p, m, c, lo, hi, i) "
-            "JOIN split_episodes e ON e.producer_id = g.p AND e.material = g.m "
-            "AND e.consignee = g.c AND e.last_at >= g.lo - $6::interval "
-            "AND e.first_at <= g.hi + $6::interval", *[list(c) for c in zip(*groups)], margin)
+            "$4::text[], $5::timestamptz[], $6::timestamptz[]) WITH ORDINALITY "
+            "AS g(p, prov, m, c, lo, hi, i) JOIN split_episodes e ON e.producer_id = g.p "
+            "AND e.province_code = g.prov AND e.material = g.m AND e.consignee = g.c "
+            "AND e.last_at >= g.lo - $7::interval AND e.first_at <= g.hi + $7::interval",
+            *[list(c) for c in zip(*groups)], margin)
         out: list[list[tuple[datetime, datetime]]] = [[] for _ in groups]
         for r in rows:
             out[r["i"] - 1].append((r["first_at"], r["last_at"]))
         return out
 
     async def add(self, episodes: list[tuple]) -> None:
-        """(producer, material, consignee, first_at, last_at, alert_id) of new episodes."""
+        """(producer, province, material, consignee, first_at, last_at, alert_id) of new
+        episodes."""
         if episodes:
             await self.conn.executemany(
-                "INSERT INTO split_episodes (producer_id, material, consignee, first_at, last_at, "
-                "alert_id) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING", episodes)
+                "INSERT INTO split_episodes (producer_id, province_code, material, consignee, "
+                "first_at, last_at, alert_id) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                "ON CONFLICT DO NOTHING", episodes)
 
     async def extend(self, extended: list[tuple]) -> None:
-        """(producer, material, consignee, first_at, new last_at) of extended episodes."""
+        """(producer, province, material, consignee, first_at, new last_at) of extended
+        episodes."""
         if extended:
             await self.conn.executemany(
-                "UPDATE split_episodes SET last_at = greatest(last_at, $5) WHERE producer_id = $1 "
-                "AND material = $2 AND consignee = $3 AND first_at = $4", extended)
+                "UPDATE split_episodes SET last_at = greatest(last_at, $6) WHERE producer_id = $1 "
+                "AND province_code = $2 AND material = $3 AND consignee = $4 AND first_at = $5",
+                extended)
 
 
 class Transfers:

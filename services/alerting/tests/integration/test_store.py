@@ -195,3 +195,50 @@ async def test_mass_balance_folds_each_fact_into_running_totals_once(pool):
                                   "WHERE facility_id = 'JX2-MIN-01'")
         assert await conn.fetchval("SELECT count(*) FROM mass_pending") == 0
     assert (row["inflow_kg"], row["outflow_kg"]) == (21_000, 5_000)
+
+
+# One producer with facilities in two provinces (SPEC §5: a supervisor sees only their own
+# province): each province's reports are judged apart, and every alert cites its own only.
+PROVINCE_OF = {"360000": ("jiangxi", "JX-W-01"), "430000": ("hunan", "HN1-MIN-01")}
+
+
+def made_in(province: str, report_id: str, **kw):
+    slug, facility = PROVINCE_OF[province]
+    rec = record(report_id, producer="91430100MA0000005J", usd=None, facility=facility, **kw)
+    return rec.model_copy(update={"province_code": province, "province_slug": slug})
+
+
+def export_in(province: str, i: int):
+    return made_in(province, f"{province[:2]}-E-{i}", material="W", form="metal", kg="400",
+                   when=T0 + timedelta(hours=12 * i))
+
+
+def output_in(province: str, day: int, kg: int):
+    return made_in(province, f"{province[:2]}-V-{day}", type_="mining_output", material="W",
+                   form="ore", kg=str(kg), when=T0 + timedelta(days=day))
+
+
+def evidence(alerts):
+    return sorted((a.type, a.province_code, a.report_ids) for a in alerts)
+
+
+async def test_split_shipments_of_a_producer_are_judged_per_province(pool):
+    # two small exports to one consignee from each province: neither province sees three
+    assert await run(pool, [export_in("360000", 0), export_in("360000", 1),
+                            export_in("430000", 2), export_in("430000", 3)]) == []
+    assert evidence(await run(pool, [export_in("360000", 4)])) == [
+        ("SPLIT_SHIPMENTS", "360000", ["36-E-0", "36-E-1", "36-E-4"])]
+    # Jiangxi's episode does not hide Hunan's own
+    assert evidence(await run(pool, [export_in("430000", 5)])) == [
+        ("SPLIT_SHIPMENTS", "430000", ["43-E-2", "43-E-3", "43-E-5"])]
+
+
+async def test_volume_spikes_of_a_producer_are_judged_per_province(pool):
+    baseline = [output_in(p, d, 1000) for p in PROVINCE_OF for d in range(6)]
+    assert await run(pool, baseline) == []
+    # day 7: 4 t in Jiangxi is 4x its own mean (the producer's 5 t is only 2.5x its 2 t);
+    # day 9: 5 t in Hunan, while Jiangxi's 1 t is ordinary
+    alerts = await run(pool, [output_in("360000", 7, 4000), output_in("430000", 7, 1000),
+                              output_in("360000", 9, 1000), output_in("430000", 9, 5000)])
+    assert evidence(alerts) == [("VOLUME_SPIKE", "360000", ["36-V-7"]),
+                                ("VOLUME_SPIKE", "430000", ["43-V-9"])]

@@ -62,14 +62,16 @@ class FakeFacts:
     async def exports_near(self, groups):
         return [[R.Shipment(f["report_id"], f["occurred_at"], f["quantity_kg"])
                  for f in self.uow.s.facts.values() if f["type"] == "export"
-                 and (f["producer_id"], f["material"], f["consignee"]) == (p, m, c)
-                 and lo <= f["occurred_at"] <= hi] for p, m, c, lo, hi in groups]
+                 and (f["producer_id"], f["province_code"], f["material"], f["consignee"])
+                 == (p, prov, m, c)
+                 and lo <= f["occurred_at"] <= hi] for p, prov, m, c, lo, hi in groups]
 
     async def daily_volumes(self, keys, baseline_days):
         out = []
         for p, m, t, d, prov in keys:
             mine = [f for f in self.uow.s.facts.values()
-                    if (f["producer_id"], f["material"], f["type"]) == (p, m, t)]
+                    if (f["producer_id"], f["province_code"], f["material"], f["type"])
+                    == (p, prov, m, t)]
             today = [f for f in mine if f["day"] == d]
             base = [f for f in mine if d - timedelta(days=baseline_days) <= f["day"] < d]
             if today:
@@ -86,16 +88,18 @@ class FakeSplits:
         self.uow = uow
 
     async def episodes(self, groups, margin):
-        return [[(e[3], e[4]) for e in self.uow.s.episodes if e[:3] == (p, m, c)
-                 and e[4] >= lo - margin and e[3] <= hi + margin] for p, m, c, lo, hi in groups]
+        return [[(e[4], e[5]) for e in self.uow.s.episodes if e[:4] == (p, prov, m, c)
+                 and e[5] >= lo - margin and e[4] <= hi + margin]
+                for p, prov, m, c, lo, hi in groups]
 
     async def add(self, episodes):
         self.uow.s.episodes += episodes
 
     async def extend(self, extended):
-        for p, m, c, first, last in extended:
-            self.uow.s.episodes = [(*e[:4], max(e[4], last), e[5]) if e[:4] == (p, m, c, first)
-                                   else e for e in self.uow.s.episodes]
+        for p, prov, m, c, first, last in extended:
+            self.uow.s.episodes = [(*e[:5], max(e[5], last), e[6])
+                                   if e[:5] == (p, prov, m, c, first) else e
+                                   for e in self.uow.s.episodes]
 
 
 class FakeTransfers:
@@ -215,10 +219,10 @@ async def test_a_batch_locks_only_the_conditions_its_reports_can_change():
     await run(uow, [piece(0), piece(1, consignee="Nippon Motor Materials KK"),
                     record("M-1", type_="mining_output", material="W", form="ore", usd=None)])
     [keys] = uow.locked
-    p = piece(0).producer_id
-    assert keys == sorted([("split", p, "Dy", fold("Hanse Magnetics GmbH").key),
-                           ("split", p, "Dy", fold("Nippon Motor Materials KK").key),
-                           ("spike", p, "W", "mining_output")])
+    p, prov = piece(0).producer_id, piece(0).province_code
+    assert keys == sorted([("split", p, prov, "Dy", fold("Hanse Magnetics GmbH").key),
+                           ("split", p, prov, "Dy", fold("Nippon Motor Materials KK").key),
+                           ("spike", p, prov, "W", "mining_output")])
 
 
 async def test_split_shipments_alert_once_across_batches_and_redeliveries():

@@ -14,7 +14,7 @@ from . import bodies, openapi, store
 from .acceptance import accept
 from .bodies import HTTPProblem
 from .context import Intake, current_producer, intake
-from .schemas import BatchResult, Receipt, ReportStatus, answers
+from .schemas import BatchResult, Receipt, ReportStatus, answers, producer_alert
 
 MAX_BATCH_ITEMS = 1000
 router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=StorableRoute)
@@ -103,5 +103,6 @@ async def get_status(report_id: str, producer_id: str = Depends(current_producer
         "received_at": row["received_at"].isoformat(), "content_hash": row["content_hash"],
         "problems": row["problems"], "warnings": row["warnings"] or [],
         "licence": row["licence"], "province_code": row["province_code"],
-        "alerts": row["alerts"], "updated_at": row["updated_at"].isoformat(),
+        "alerts": [producer_alert(a) for a in row["alerts"]],
+        "updated_at": row["updated_at"].isoformat(),
         "cancelled_at": row["cancelled_at"].isoformat() if row["cancelled_at"] else None})

@@ -37,6 +37,21 @@ class BatchResult(BaseModel):
     counts: dict[str, int]
 
 
+class ReportAlert(BaseModel):
+    """An alert raised on the report: its type, not how it was detected."""
+    alert_id: str
+    type: str
+    raised_at: datetime | None  # None: recorded before raised_at was kept
+
+
+def producer_alert(entry: dict) -> dict:
+    """An alert as the producer of its report sees it: that it was raised and its type, never
+    how it was detected (summary, evidence and details name watchlist entries, match scores,
+    reference prices: they stay with the supervisors). Also hides what entries stored before
+    this held."""
+    return {k: entry.get(k) for k in ReportAlert.model_fields}
+
+
 class ReportStatus(BaseModel):
     report_id: str
     producer_id: str
@@ -47,7 +62,7 @@ class ReportStatus(BaseModel):
     warnings: list[Problem]
     licence: dict | None
     province_code: str | None
-    alerts: list[dict]
+    alerts: list[ReportAlert]
     cancelled_at: datetime | None = None
     updated_at: datetime
 

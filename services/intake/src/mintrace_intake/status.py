@@ -1,5 +1,6 @@
 """The status projection: intake follows the pipeline's topics to answer GET /v1/reports/{id}."""
 
+from datetime import datetime
 from typing import Any
 
 from faststream.kafka import KafkaRouter
@@ -45,9 +46,16 @@ class AlertView(BaseModel):
     producer_id: str
     alert_id: str
     type: str
-    severity: str
-    summary: str
+    raised_at: datetime
     report_ids: list[str]
+
+
+def alert_entries(batch: list[AlertView]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(producer, report, entry) for each report an alert cites: what its producer may see
+    (schemas.ReportAlert), nothing of how it was detected."""
+    return [(a.producer_id, rid, {"alert_id": a.alert_id, "type": a.type,
+                                  "raised_at": a.raised_at.isoformat()})
+            for a in batch for rid in a.report_ids]
 
 
 def register(router: KafkaRouter, res: Resources) -> None:
@@ -81,8 +89,5 @@ def register(router: KafkaRouter, res: Resources) -> None:
 
     @stage(topics.ALERTS_NATIONAL, AlertView)
     async def on_alert(batch: list[AlertView]):
-        summary = [(a.producer_id, rid, {"alert_id": a.alert_id, "type": a.type,
-                                         "severity": a.severity, "summary": a.summary})
-                   for a in batch for rid in a.report_ids]
-        await store.add_alerts(res.pool, summary)
+        await store.add_alerts(res.pool, alert_entries(batch))
         return []

@@ -222,11 +222,12 @@ async def records(conn, producer_id: str, report_ids: list[str]) -> list[dict]:
 async def episode_shipments(conn, alert_id: str) -> list[asyncpg.Record]:
     """Every shipment of a SPLIT_SHIPMENTS alert's episode (alerting's split_episodes, extended
     as later shipments join it): the exports under the review threshold between its first and
-    last shipment."""
+    last shipment, from the episode's province only."""
     return await conn.fetch(
         "SELECT f.report_id, f.occurred_at, f.quantity_kg FROM split_episodes e "
         "JOIN alerts a ON a.alert_id = e.alert_id JOIN alert_facts f ON f.type = 'export' "
-        "AND f.producer_id = e.producer_id AND f.material = e.material "
+        "AND f.producer_id = e.producer_id AND f.province_code = e.province_code "
+        "AND f.material = e.material "
         "AND f.consignee = e.consignee AND f.occurred_at BETWEEN e.first_at AND e.last_at "
         "AND (a.details->>'threshold_kg' IS NULL "
         "     OR f.quantity_kg < (a.details->>'threshold_kg')::numeric) "
