@@ -128,7 +128,7 @@ async def test_a_cancellation_reaches_the_provinces_supervisors_and_leaves_the_r
     assert tuple(await poll(database_url, ROLLUP, day, "Dy")) == tuple(withdrawn) == (0, 0, 0)
     stored = await poll(database_url, "SELECT record FROM routed_reports WHERE report_id = $1",
                         rid)
-    assert '"cancelled_at"' in stored["record"]
+    assert datetime.fromisoformat(stored["record"]["cancelled_at"]) == at  # the supervision API
 
 
 async def test_quota_restored_by_a_cancellation_and_drawn_again_raises_an_alert(
