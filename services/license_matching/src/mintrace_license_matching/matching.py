@@ -125,14 +125,15 @@ def draw_restored(licence: LicenceState, qty: Decimal) -> tuple[Use, ...]:
     own = licence.remaining_kg - sum((r.unused_kg for r in licence.restored), Decimal(0))
     need = qty - max(own, Decimal(0))
     used: list[Use] = []
+    left: list[Restoration] = []
     for r in licence.restored:
-        if need <= 0:
-            break
-        take = min(r.unused_kg, need)
-        r.unused_kg -= take
-        need -= take
-        used.append((r.key, take))
-    licence.restored = [r for r in licence.restored if r.unused_kg > 0]
+        take = min(r.unused_kg, max(need, Decimal(0)))
+        if take > 0:
+            used.append((r.key, take))
+            need -= take
+        if r.unused_kg > take:
+            left.append(Restoration(r.key, r.unused_kg - take))
+    licence.restored = left
     return tuple(used)
 
 
@@ -189,14 +190,19 @@ def decide_all(reports: list[ValidatedReport], licences: dict[str, LicenceState]
             continue
         number = licence_number_of(report)
         licence = licences.get(number) if number else None
-        outcome = decide(report, licence)
-        out.used.extend(outcome.restored_used)
         early = known.get(key)
+        pool = list(licence.restored) if licence is not None else []
+        outcome = decide(report, licence)
         if early is None:
             out.new.append((report, outcome))
+            out.used.extend(outcome.restored_used)
         else:
+            # cancelled before it was decided: it ships nothing, so it reuses nothing either
+            if licence is not None:
+                licence.restored = pool
             at = early[0].cancelled_at
-            outcome = cancelled_on_arrival(report, outcome, at, licence)
+            outcome = cancelled_on_arrival(report, replace(outcome, restored_used=()), at,
+                                           licence)
             out.late.append((report, outcome))
             if outcome.status == "matched":
                 out.restored.append((outcome.licence_number, key, outcome.quantity_kg, at))

@@ -44,7 +44,7 @@ class FakeLicences:
     async def lock(self, numbers):
         self.uow.locked.append(list(numbers))
         t = self.uow.t
-        return {n: replace(t.licences[n]) for n in numbers if n in t.licences}
+        return {n: replace(t.licences[n], restored=[]) for n in numbers if n in t.licences}
 
     async def draw(self, kg):
         for n, q in kg.items():
@@ -259,6 +259,17 @@ async def test_an_export_cancelled_before_its_decision_is_decided_as_submitted_a
     assert uow.remaining() == 1000
     again = await service.decide_exports([export("300", "A")], uow, NOW + timedelta(hours=1))
     assert again[0].value.licence == a and uow.remaining() == 1000
+
+
+async def test_an_export_cancelled_before_its_decision_reuses_no_restored_quota():
+    uow = FakeLedger(licence("100"))
+    await service.decide_exports([export("100", "X")], uow, NOW)
+    for rid in ("X", "W"):
+        await service.cancel_reports([ReportCancelled(producer_id=P, report_id=rid,
+                                                      cancelled_at=NOW)], uow)
+    [w] = await service.decide_exports([export("100", "W")], uow, NOW)
+    assert (w.value.licence.status, w.value.licence.restored_quota_used) == ("matched", [])
+    assert uow.t.restorations[(P, "X")] == [NUMBER, 100] and uow.remaining() == 100
 
 
 def reused(emit):

@@ -91,11 +91,12 @@ class Routed:
         return [SupervisionRecord.model_validate(r["record"]) for r in rows]
 
     async def set_cancelled(self, records: list[SupervisionRecord]) -> None:
-        """Store the cancelled records, to be published (again)."""
+        """Store the cancelled records, to be published (again) by the caller: claimed now, so
+        the sweep leaves them to it unless it fails for a lease."""
         if records:
             await self.conn.execute(
                 "UPDATE routed_reports t SET record = u.j::jsonb, cancelled_at = u.c, "
-                "published = false, claimed_at = NULL FROM unnest($1::text[], $2::text[], "
+                "published = false, claimed_at = now() FROM unnest($1::text[], $2::text[], "
                 "$3::text[], $4::timestamptz[]) AS u(p, r, j, c) "
                 "WHERE t.producer_id = u.p AND t.report_id = u.r",
                 [r.producer_id for r in records], [r.report_id for r in records],
