@@ -42,8 +42,6 @@ class LicenceState:
     restored: list[Restoration] = field(default_factory=list)  # oldest first
 
 
-
-
 @dataclass(frozen=True)
 class Outcome:
     status: str  # matched | refused | not_required
@@ -144,14 +142,19 @@ def restore(licence: LicenceState | None, key: Key, kg: Decimal) -> None:
         licence.restored.append(Restoration(key, kg))
 
 
-def cancelled_on_arrival(report: ValidatedReport, outcome: Outcome, at: datetime,
-                         licence: LicenceState | None) -> Outcome:
-    """A report whose cancellation arrived first is decided as submitted (its refusal and alert
-    stand); only what it drew is given back at once."""
+def decide_cancelled(report: ValidatedReport, licence: LicenceState | None,
+                     at: datetime) -> Outcome:
+    """A report whose cancellation arrived first, decided as submitted (a refusal stands and
+    raises its alert downstream). It ships nothing: what it drew is given back at once, and it
+    reuses no restored quota."""
+    pool = list(licence.restored) if licence is not None else []
+    outcome = replace(decide(report, licence), cancelled_at=at, restored_used=())
+    if licence is not None:
+        licence.restored = pool
     if outcome.status == "matched":
         restore(licence, key_of(report), outcome.quantity_kg)
-        return replace(outcome, cancelled_at=at, remaining_kg=licence.remaining_kg)
-    return replace(outcome, cancelled_at=at)
+        outcome = replace(outcome, remaining_kg=licence.remaining_kg)
+    return outcome
 
 
 def key_of(report: ValidatedReport) -> Key:
@@ -191,18 +194,13 @@ def decide_all(reports: list[ValidatedReport], licences: dict[str, LicenceState]
         number = licence_number_of(report)
         licence = licences.get(number) if number else None
         early = known.get(key)
-        pool = list(licence.restored) if licence is not None else []
-        outcome = decide(report, licence)
         if early is None:
+            outcome = decide(report, licence)
             out.new.append((report, outcome))
             out.used.extend(outcome.restored_used)
         else:
-            # cancelled before it was decided: it ships nothing, so it reuses nothing either
-            if licence is not None:
-                licence.restored = pool
             at = early[0].cancelled_at
-            outcome = cancelled_on_arrival(report, replace(outcome, restored_used=()), at,
-                                           licence)
+            outcome = decide_cancelled(report, licence, at)
             out.late.append((report, outcome))
             if outcome.status == "matched":
                 out.restored.append((outcome.licence_number, key, outcome.quantity_kg, at))
