@@ -152,14 +152,46 @@ async def test_cancelling_a_refused_report_restores_nothing(pool):
     assert (await balance(pool, number))["remaining_kg"] == 100
 
 
-async def test_report_cancelled_before_its_decision_is_refused_and_draws_nothing(pool):
+async def test_report_cancelled_before_its_decision_is_decided_as_submitted_and_draws_nothing(
+        pool):
     number = await new_licence(pool, "1000")
-    await cancel_all(pool, [ReportCancelled(producer_id=JX1, report_id="EARLY",
+    for rid in ("EARLY", "EARLY-BIG"):
+        await cancel_all(pool, [ReportCancelled(producer_id=JX1, report_id=rid,
+                                                  cancelled_at=NOW)])
+    decided = await apply(pool, [export(number, "300", "EARLY"),
+                                 export(number, "5000", "EARLY-BIG")], NOW)
+    (_, early, _), (_, big, _) = decided
+    assert (early.status, early.reasons, early.cancelled_at) == ("matched", [], NOW)
+    assert (big.status, big.reasons, big.cancelled_at) == ("refused", ["QUANTITY_EXCEEDED"], NOW)
+    b = await balance(pool, number)
+    assert (b["remaining_kg"], b["drawn_kg"], b["cancelled_count"], b["agrees"]) == \
+        (1000, 0, 1, True)
+    again = await apply(pool, [export(number, "300", "EARLY")], NOW + timedelta(hours=1))
+    assert again[0][1] == early
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT restored_kg FROM licence_decisions WHERE "
+                                  "report_id = 'EARLY'")
+    assert row["restored_kg"] == 300
+
+
+async def test_quota_restored_by_a_cancellation_is_named_by_the_export_that_needs_it(pool):
+    number = await new_licence(pool, "200")
+    await apply(pool, [export(number, "100", "RQ-X")], NOW)
+    await cancel_all(pool, [ReportCancelled(producer_id=JX1, report_id="RQ-X",
                                               cancelled_at=NOW)])
-    [(_, outcome, _)] = await apply(pool, [export(number, "300", "EARLY")], NOW)
-    assert outcome.status == "refused" and outcome.reasons == ["CANCELLED"]
-    assert outcome.cancelled_at == NOW
-    assert (await balance(pool, number))["remaining_kg"] == 1000
+    (_, y, _), (_, z, _) = await apply(pool, [export(number, "100", "RQ-Y"),
+                                              export(number, "100", "RQ-Z")], NOW)
+    assert (y.status, y.restored_quota_used) == ("matched", [])
+    assert z.status == "matched"
+    assert [(u.report_id, u.quantity_kg) for u in z.restored_quota_used] == [("RQ-X", 100)]
+    [(_, redelivered, _)] = await apply(pool, [export(number, "100", "RQ-Z")], NOW)
+    assert redelivered == z
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT restored_kg, unused_kg FROM licence_restorations "
+                                  "WHERE report_id = 'RQ-X'")
+    assert (row["restored_kg"], row["unused_kg"]) == (100, 0)
+    b = await balance(pool, number)
+    assert (b["remaining_kg"], b["agrees"]) == (0, True)
 
 
 async def test_cancellations_racing_decisions_restore_each_draw_exactly_once(pool):

@@ -2,6 +2,7 @@
 republished (marked redelivery) only while its publication is unconfirmed, never after; the
 sweep re-sends what a crash left unpublished, once per lease."""
 
+import asyncio
 import secrets
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -10,7 +11,7 @@ import pytest
 
 from mintrace import devstack
 from mintrace_common import db, examples, topics
-from mintrace_common.models import LicensedReport
+from mintrace_common.models import LicensedReport, ReportCancelled
 from mintrace_provincial_routing import service
 from mintrace_provincial_routing.store import RoutingUnitOfWork
 
@@ -105,3 +106,33 @@ async def test_sweep_republishes_a_record_left_unpublished_once_per_lease(pool):
     later = await service.unpublished(uow, older_than=timedelta(0), lease=timedelta(0))
     assert report.report_id not in {e.key for e in later}
     assert await rollup_of(pool, day) == (Decimal("250.000"), 1)
+
+
+async def test_a_cancellation_withdraws_a_routed_report_once_even_racing_routing(pool):
+    run = secrets.token_hex(4)
+    day = date(1990, 1, 1) + timedelta(days=secrets.randbelow(9000))
+    reports = [licensed(f"OC-{run}-{n}", day) for n in range(60)]
+    at = NOW + timedelta(hours=1)
+    cancels = [ReportCancelled(producer_id=r.producer_id, report_id=r.report_id, cancelled_at=at)
+               for r in reports[::2]]
+
+    async def cancel(batch):
+        return await service.cancel_reports(batch, RoutingUnitOfWork(pool))
+
+    # cancellations racing the routing of their reports, some before, some after, twice over
+    await asyncio.gather(*[route_batch(pool, {(r.producer_id, r.report_id): r
+                                              for r in reports[i:i + 10]}, NOW)
+                           for i in range(0, 60, 10)],
+                         *[cancel(cancels[i:i + 5]) for i in range(0, 30, 5)],
+                         *[cancel(cancels[i:i + 7]) for i in range(0, 30, 7)])
+    assert await rollup_of(pool, day) == (Decimal("250.000") * 30, 30)
+    rows = await pool.fetch("SELECT report_id, cancelled_at, record FROM routed_reports "
+                            "WHERE report_id LIKE $1", f"OC-{run}-%")
+    cancelled = {r["report_id"] for r in rows if r["cancelled_at"] is not None}
+    assert cancelled == {c.report_id for c in cancels} and len(rows) == 60
+    assert all(r["record"]["cancelled_at"] == (at.isoformat().replace("+00:00", "Z")
+                                               if r["report_id"] in cancelled else None)
+               for r in rows), [r["record"]["cancelled_at"] for r in rows][:2]
+    # redelivered once more: nothing withdrawn again
+    await cancel(cancels)
+    assert await rollup_of(pool, day) == (Decimal("250.000") * 30, 30)

@@ -215,6 +215,13 @@ class RejectedReport(Wire):
 DecisionStatus = Literal["matched", "refused", "not_required"]
 
 
+class RestoredQuotaUse(Wire):
+    """Quota given back to the licence by cancelling `report_id`, drawn again by this export."""
+
+    report_id: str
+    quantity_kg: Decimal
+
+
 class LicenceDecision(Wire):
     status: DecisionStatus
     licence_number: str | None = None
@@ -223,6 +230,9 @@ class LicenceDecision(Wire):
     remaining_kg: Decimal | None = None
     decided_at: datetime
     cancelled_at: datetime | None = None  # set once the report was cancelled (its draw restored)
+    # a matched export that would have exceeded the licence but for quota restored by
+    # cancelling earlier reports: which, and how much of each it draws (reviewable)
+    restored_quota_used: list[RestoredQuotaUse] = []
 
 
 class LicensedReport(ValidatedReport):
@@ -241,6 +251,9 @@ class SupervisionRecord(LicensedReport):
     # the declared value in USD at the registry's rate when routed; null without a value or
     # when the registry has no rate for its currency (then `warnings` has FX_RATE_MISSING)
     value_usd: Decimal | None = None
+    # set when its producer cancelled the report: the record is published again with it (or
+    # routed with it, when the cancellation came first) and the rollup no longer counts it
+    cancelled_at: datetime | None = None
 
 
 AlertType = Literal[

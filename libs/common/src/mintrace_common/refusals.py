@@ -17,7 +17,8 @@ class Refusal(StrEnum):
     CONSIGNEE_MISMATCH = "CONSIGNEE_MISMATCH"
     END_USER_MISMATCH = "END_USER_MISMATCH"
     QUANTITY_EXCEEDED = "QUANTITY_EXCEEDED"
-    # cancelled before it was decided: refused, draws nothing, raises no alert
+    # the placeholder license-matching keeps for a cancellation that arrived before its report;
+    # the report is decided as submitted when it arrives (never published as a refusal)
     CANCELLED = "CANCELLED"
 
 

@@ -38,8 +38,8 @@ VALIDATED = Topic("reports.validated", m.ValidatedReport, "validation",
 REJECTED = Topic("reports.rejected", m.RejectedReport, "validation", ("intake",), 6, has_dlq=True)
 LICENSED = Topic("reports.licensed", m.LicensedReport, "license-matching",
                  ("provincial-routing", "intake"), 12, has_dlq=True)
-CANCELLED = Topic("reports.cancelled", m.ReportCancelled, "intake", ("license-matching",), 6,
-                  has_dlq=True)
+CANCELLED = Topic("reports.cancelled", m.ReportCancelled, "intake",
+                  ("license-matching", "provincial-routing"), 6, has_dlq=True)
 LICENCE_EVENTS = Topic("licence.events", m.LicenceEvent, "licensing-authority",
                        ("license-matching",), 3, retention_ms=-1,
                        has_dlq=True)
@@ -90,6 +90,7 @@ CONSUMER_GROUPS: dict[tuple[str, str], str] = {
     ("license-matching", CANCELLED.name): "license-matching-cancellations",
     ("license-matching", LICENCE_EVENTS.name): "license-matching-licence-events",
     ("provincial-routing", LICENSED.name): "provincial-routing",
+    ("provincial-routing", CANCELLED.name): "provincial-routing-cancellations",
     ("alerting", SUPERVISION_NATIONAL.name): "alerting",
     # intake's status projection
     **{("intake", t.name): f"intake-status.{t.name}" for t in TOPICS if "intake" in t.readers},

@@ -58,6 +58,31 @@ def licence_alerts(rec: SupervisionRecord, now: datetime, rules: Rules = Rules()
                    rec.report_id)]
 
 
+RESTORED_QUOTA_REUSED = "restored_quota_reused"
+
+
+def restored_quota_alerts(rec: SupervisionRecord, now: datetime,
+                          rules: Rules = Rules()) -> list[Alert]:
+    """A matched export that ships only because an earlier export of the same licence was
+    cancelled (license-matching names the cancelled reports whose restored quota it draws):
+    one alert per (cancelled, reusing) pair, to review whether the cancelled export shipped."""
+    d = rec.licence
+    if d.status != "matched":
+        return []
+    r = rec.report
+    dest = r.export.destination_country if r.export else "?"
+    return [_alert("LICENCE_QUANTITY_EXCEEDED", "high", rec.province_code, rec.producer_id,
+                   [use.report_id, rec.report_id],
+                   f"{use.quantity_kg} kg of licence {d.licence_number} restored by cancelling "
+                   f"report {use.report_id} was reused by report {rec.report_id} "
+                   f"({rec.quantity_kg} kg {r.material} to {dest}): without the cancellation it "
+                   f"would exceed the licence", now, rules,
+                   {"reason": RESTORED_QUOTA_REUSED, "licence_number": d.licence_number,
+                    "cancelled_report_id": use.report_id, "reused_kg": str(use.quantity_kg)},
+                   RESTORED_QUOTA_REUSED, use.report_id, rec.report_id)
+            for use in d.restored_quota_used]
+
+
 def parties(rec: SupervisionRecord) -> list[tuple[str, str]]:
     """(role, name) of every party of a report a watchlist applies to."""
     r = rec.report
@@ -143,7 +168,8 @@ def transshipment_alerts(rec: SupervisionRecord, now: datetime, rules: Rules) ->
 def stateless_alerts(rec: SupervisionRecord, watchlist: Watchlist,
                      reference: dict[tuple[str, str], Decimal], now: datetime,
                      rules: Rules) -> list[Alert]:
-    return (licence_alerts(rec, now, rules) + watchlist_alerts(rec, watchlist, now, rules)
+    return (licence_alerts(rec, now, rules) + restored_quota_alerts(rec, now, rules)
+            + watchlist_alerts(rec, watchlist, now, rules)
             + price_alerts(rec, reference, now, rules) + transshipment_alerts(rec, now, rules))
 
 

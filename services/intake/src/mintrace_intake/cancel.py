@@ -3,10 +3,14 @@
 The cancellation is fixed in the reports table at the first request (its time never changes
 afterwards), then ReportCancelled is published on reports.cancelled and acknowledged by the broker
 before 202 is returned; license-matching restores what the report drew, once. Asking again is
-safe: the same cancellation is published again and changes nothing downstream."""
+safe: the same cancellation is published again and changes nothing downstream.
+
+A report may be cancelled only within INTAKE_CANCEL_WINDOW_HOURS (72 h) of its acceptance
+(`received_at`); later the answer is 409. A cancellation made in time may be asked for again at
+any time (202, `duplicate`)."""
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -17,6 +21,7 @@ from mintrace_common.http import StorableRoute
 from mintrace_common.models import ReportCancelled
 from mintrace_common.publisher import Emit, Publisher, declare
 
+from . import store
 from .bodies import HTTPProblem
 from .context import Intake, current_producer, intake
 from .schemas import answers
@@ -44,21 +49,21 @@ async def cancel(report_id: str, request: Request, producer_id: str = Depends(cu
                  ctx: Intake = Depends(intake)) -> JSONResponse:
     ctx.charge(producer_id, 1)
     now = datetime.now(UTC)
-    async with ctx.res.pool.acquire() as conn:
-        # Owner only: another producer's report is indistinguishable from a missing one.
-        row = await conn.fetchrow(
-            "UPDATE reports SET cancelled_at = COALESCE(cancelled_at, $3), updated_at = now() "
-            "WHERE producer_id = $1 AND report_id = $2 AND state <> 'rejected' "
-            "RETURNING cancelled_at", producer_id, report_id, now)
-        if row is None:
-            rejected = await conn.fetchval(
-                "SELECT state = 'rejected' FROM reports WHERE producer_id = $1 "
-                "AND report_id = $2", producer_id, report_id)
-            if rejected:
-                raise HTTPProblem(409, "a rejected report has nothing to cancel")
-            raise HTTPProblem(404, "no such report")
+    window = timedelta(hours=ctx.settings.intake_cancel_window_hours)
+    # Owner only: another producer's report is indistinguishable from a missing one.
+    outcome, cancelled_at = await store.cancel(ctx.res.pool, producer_id, report_id, now,
+                                               now - window)
+    if outcome == "missing":
+        raise HTTPProblem(404, "no such report")
+    if outcome == "rejected":
+        raise HTTPProblem(409, "a rejected report has nothing to cancel")
+    if outcome == "too_late":
+        hours = f"{window.total_seconds() / 3600:g} h"
+        raise HTTPProblem(409, f"the cancellation window has closed: a report can be cancelled "
+                               f"only within {hours} of its acceptance, and this one was "
+                               f"accepted more than {hours} ago")
     event = ReportCancelled(producer_id=producer_id, report_id=report_id,
-                            cancelled_at=row["cancelled_at"])
+                            cancelled_at=cancelled_at)
     await request.app.state.publish_cancel(event)
     log.info("report.cancelled", producer_id=producer_id, report_id=report_id)
     return JSONResponse({"report_id": report_id, "producer_id": producer_id,

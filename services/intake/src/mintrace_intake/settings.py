@@ -20,3 +20,6 @@ class IntakeSettings(Settings):
     intake_max_backlog: int = Field(
         default=3000, description="reports accepted but not yet routed past which intake sheds "
                                   "load (503 with Retry-After); 0 = never shed")
+    intake_cancel_window_hours: float = Field(
+        default=72.0, gt=0, description="how long after its acceptance a report may be "
+                                        "cancelled; later the cancel endpoint answers 409")

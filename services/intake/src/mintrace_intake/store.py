@@ -38,6 +38,26 @@ async def mark_published(pool: asyncpg.Pool, producer_id: str, report_ids: list[
                            "report_id = ANY($2) AND NOT published", producer_id, report_ids)
 
 
+async def cancel(pool: asyncpg.Pool, producer_id: str, report_id: str, now: datetime,
+                 accepted_since: datetime) -> tuple[str, datetime | None]:
+    """Fix the report's cancellation at `now` unless it was cancelled before (then its first
+    time is kept). Returns ("cancelled", cancelled_at), or why not: "missing" (no such report of
+    this producer), "rejected", or "too_late" (accepted before `accepted_since`, never
+    cancelled)."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "UPDATE reports SET cancelled_at = COALESCE(cancelled_at, $3), updated_at = now() "
+            "WHERE producer_id = $1 AND report_id = $2 AND state <> 'rejected' "
+            "AND (cancelled_at IS NOT NULL OR received_at >= $4) RETURNING cancelled_at",
+            producer_id, report_id, now, accepted_since)
+        if row is not None:
+            return "cancelled", row["cancelled_at"]
+        state = await conn.fetchval("SELECT state FROM reports WHERE producer_id = $1 "
+                                    "AND report_id = $2", producer_id, report_id)
+    return ("missing" if state is None else "rejected" if state == "rejected" else "too_late",
+            None)
+
+
 async def status(pool: asyncpg.Pool, producer_id: str, report_id: str) -> asyncpg.Record | None:
     async with pool.acquire() as conn:
         return await conn.fetchrow("SELECT * FROM reports WHERE producer_id = $1 AND report_id = $2",

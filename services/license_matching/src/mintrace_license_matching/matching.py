@@ -4,19 +4,27 @@ result."""
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 
 from mintrace_common.chinatime import china_day
 from mintrace_common.materials import is_controlled
 from mintrace_common.models import LicenceEvent, ValidatedReport
-from mintrace_common.refusals import Refusal
-from mintrace_common.models import ValidatedReport
 from mintrace_common.names import same_party
+from mintrace_common.refusals import Refusal
 
 
 Key = tuple[str, str]  # (producer_id, report_id)
+Use = tuple[Key, Decimal]  # (the cancelled report whose restored quota is drawn, kg drawn)
+
+
+@dataclass
+class Restoration:
+    """Quota a cancellation gave back to a licence that no export has drawn again yet."""
+
+    key: Key
+    unused_kg: Decimal
 
 
 @dataclass
@@ -31,6 +39,7 @@ class LicenceState:
     status: str
     consignee: tuple[str, str] = ("", "")  # (name, country)
     end_user: tuple[str, str] = ("", "")
+    restored: list[Restoration] = field(default_factory=list)  # oldest first
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,12 @@ class Outcome:
     quantity_kg: Decimal | None
     remaining_kg: Decimal | None
     cancelled_at: datetime | None = None
+    restored_used: tuple[Use, ...] = ()  # restored quota this export depends on
+
+    @property
+    def awaiting(self) -> bool:
+        """A cancellation that arrived before its report: the report is still to be decided."""
+        return self.status == "refused" and self.reasons == (Refusal.CANCELLED,)
 
 
 def requires_licence(report: ValidatedReport) -> bool:
@@ -95,8 +110,51 @@ def decide(report: ValidatedReport, licence: LicenceState | None) -> Outcome:
     if reasons:
         return Outcome("refused", licence.licence_number, tuple(reasons), qty,
                        licence.remaining_kg)
+    used = draw_restored(licence, qty)
     licence.remaining_kg -= qty
-    return Outcome("matched", licence.licence_number, (), qty, licence.remaining_kg)
+    return Outcome("matched", licence.licence_number, (), qty, licence.remaining_kg,
+                   restored_used=used)
+
+
+def draw_restored(licence: LicenceState, qty: Decimal) -> tuple[Use, ...]:
+    """The restored quota a draw of `qty` depends on: what it takes beyond the balance the
+    licence would have had without any cancellation's restoration, oldest restoration first.
+    What is taken is no longer unused."""
+    own = licence.remaining_kg - sum((r.unused_kg for r in licence.restored), Decimal(0))
+    need = qty - max(own, Decimal(0))
+    used: list[Use] = []
+    left: list[Restoration] = []
+    for r in licence.restored:
+        take = min(r.unused_kg, max(need, Decimal(0)))
+        if take > 0:
+            used.append((r.key, take))
+            need -= take
+        if r.unused_kg > take:
+            left.append(Restoration(r.key, r.unused_kg - take))
+    licence.restored = left
+    return tuple(used)
+
+
+def restore(licence: LicenceState | None, key: Key, kg: Decimal) -> None:
+    """A cancellation gives `kg` back to the licence (none for a refused export)."""
+    if licence is not None and kg > 0:
+        licence.remaining_kg += kg
+        licence.restored.append(Restoration(key, kg))
+
+
+def decide_cancelled(report: ValidatedReport, licence: LicenceState | None,
+                     at: datetime) -> Outcome:
+    """A report whose cancellation arrived first, decided as submitted (a refusal stands and
+    raises its alert downstream). It ships nothing: what it drew is given back at once, and it
+    reuses no restored quota."""
+    pool = list(licence.restored) if licence is not None else []
+    outcome = replace(decide(report, licence), cancelled_at=at, restored_used=())
+    if licence is not None:
+        licence.restored = pool
+    if outcome.status == "matched":
+        restore(licence, key_of(report), outcome.quantity_kg)
+        outcome = replace(outcome, remaining_kg=licence.remaining_kg)
+    return outcome
 
 
 def key_of(report: ValidatedReport) -> Key:
@@ -113,26 +171,42 @@ def licence_numbers(reports: Iterable[ValidatedReport]) -> list[str]:
 class Decisions:
     by_key: dict[Key, tuple[Outcome, datetime]]
     new: list[tuple[ValidatedReport, Outcome]] = field(default_factory=list)
+    late: list[tuple[ValidatedReport, Outcome]] = field(default_factory=list)  # cancelled first
     drawn: dict[str, Decimal] = field(default_factory=dict)
+    restored: list[tuple[str, Key, Decimal, datetime]] = field(default_factory=list)
+    used: list[Use] = field(default_factory=list)
 
 
 def decide_all(reports: list[ValidatedReport], licences: dict[str, LicenceState],
                known: dict[Key, tuple[Outcome, datetime]], now: datetime) -> Decisions:
     """Decide, in offset order, every report not decided before (`known`); a report seen twice
-    in the batch is decided once. `new` is sorted by key (the order rows are inserted in, so
-    that concurrent writers wait for each other instead of deadlocking); `drawn` is what each
-    licence gives up."""
+    in the batch is decided once, and one whose cancellation came first (`known` awaiting) is
+    decided now and its draw given back (`late`). `new` and `late` are sorted by key (the order
+    rows are written in, so that concurrent writers wait for each other instead of
+    deadlocking); `drawn` is what each licence gives up, `restored` the quota given back
+    (licence, report, kg, cancelled_at) and `used` the restored quota drawn again."""
     before = {n: s.remaining_kg for n, s in licences.items()}
-    out = Decisions(dict(known))
+    out = Decisions({k: v for k, v in known.items() if not v[0].awaiting})
     for report in reports:
         key = key_of(report)
         if key in out.by_key:
             continue
         number = licence_number_of(report)
-        outcome = decide(report, licences.get(number) if number else None)
+        licence = licences.get(number) if number else None
+        early = known.get(key)
+        if early is None:
+            outcome = decide(report, licence)
+            out.new.append((report, outcome))
+            out.used.extend(outcome.restored_used)
+        else:
+            at = early[0].cancelled_at
+            outcome = decide_cancelled(report, licence, at)
+            out.late.append((report, outcome))
+            if outcome.status == "matched":
+                out.restored.append((outcome.licence_number, key, outcome.quantity_kg, at))
         out.by_key[key] = (outcome, now)
-        out.new.append((report, outcome))
     out.new.sort(key=lambda x: key_of(x[0]))
+    out.late.sort(key=lambda x: key_of(x[0]))
     out.drawn = {n: before[n] - s.remaining_kg for n, s in licences.items()
                  if s.remaining_kg != before[n]}
     return out

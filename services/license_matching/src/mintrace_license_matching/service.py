@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 from mintrace_common import telemetry, topics
 from mintrace_common.kafka import Emit
 from mintrace_common.models import (LicenceDecision, LicenceEvent, LicensedReport, ReportCancelled,
-                                    ValidatedReport)
+                                    RestoredQuotaUse, ValidatedReport)
 
 from . import matching
 from .matching import Key, key_of
@@ -28,6 +28,7 @@ class LedgerUnitOfWork(Protocol):
     Conflict: type[Exception]     # raised on leaving the block when another process won a race
     Contention: type[Exception]   # what to raise after ATTEMPTS lost races (batch redelivered)
     licences: object
+    restorations: object
     decisions: object
     events: object
 
@@ -48,14 +49,21 @@ async def decide_exports(reports: list[ValidatedReport], uow: LedgerUnitOfWork,
                          now: datetime) -> list[Emit]:
     """Decide every report of the batch exactly once and draw the licences. A report decided
     before (a redelivery, or another process racing for it after a rebalance) gets its
-    original decision back and draws nothing."""
+    original decision back and draws nothing. A report cancelled before it arrived is decided
+    as submitted (a refusal still raises its alert downstream) and gives back what it drew."""
     async def flow() -> matching.Decisions:
         async with uow:
             licences = await uow.licences.lock(matching.licence_numbers(reports))
+            await uow.restorations.attach(licences)
             known = await uow.decisions.existing(list({key_of(r): None for r in reports}))
             decisions = matching.decide_all(reports, licences, known, now)
             await uow.decisions.add([(key_of(r), o) for r, o in decisions.new], now)
+            if await uow.decisions.decide_awaiting(
+                    [(key_of(r), o) for r, o in decisions.late], now) != len(decisions.late):
+                raise uow.Conflict("another process decided a cancelled report first")
             await uow.licences.draw(decisions.drawn)
+            await uow.restorations.add(decisions.restored)
+            await uow.restorations.use(decisions.used)
         for number, kg in decisions.drawn.items():
             log.info("licence.drawn", licence=number, drawn_kg=str(kg),
                      remaining_kg=str(licences[number].remaining_kg))
@@ -70,7 +78,9 @@ def licensed(report: ValidatedReport, o: matching.Outcome, decided_at: datetime)
         report, licence=LicenceDecision(
             status=o.status, licence_number=o.licence_number, reasons=list(o.reasons),
             quantity_kg=o.quantity_kg, remaining_kg=o.remaining_kg, decided_at=decided_at,
-            cancelled_at=o.cancelled_at)))
+            cancelled_at=o.cancelled_at, restored_quota_used=[
+                RestoredQuotaUse(report_id=key[1], quantity_kg=kg)
+                for key, kg in o.restored_used])))
 
 
 @dataclass(frozen=True)
@@ -83,8 +93,9 @@ class Restored:
 
 async def cancel_reports(cancels: list[ReportCancelled], uow: LedgerUnitOfWork) -> list[Restored]:
     """Mark each report's decision cancelled and give back exactly what it drew, once: a
-    cancellation seen again restores nothing. A report not decided yet gets a refused
-    CANCELLED decision now, so that when it arrives it draws nothing."""
+    cancellation seen again restores nothing. What is given back is recorded as restored
+    quota (a later export that depends on it is reviewable). A report not decided yet gets an
+    awaiting CANCELLED placeholder now: when it arrives it is decided and gives back its draw."""
     first: dict[Key, datetime] = {(c.producer_id, c.report_id): c.cancelled_at
                                   for c in reversed(cancels)}
     keys = sorted(first)
@@ -102,6 +113,8 @@ async def cancel_reports(cancels: list[ReportCancelled], uow: LedgerUnitOfWork) 
             cancelled = await uow.decisions.cancel(first)
             back = matching.restored_per_licence((n, kg) for _, n, kg in cancelled)
             await uow.licences.restore(back)
+            await uow.restorations.add([(n, key, kg, first[key]) for key, n, kg in cancelled
+                                        if n is not None and kg > 0])
         for number, kg in back.items():
             log.info("licence.restored", licence=number, restored_kg=str(kg))
         return [Restored(*key, number, kg) for key, number, kg in cancelled]

@@ -5,6 +5,8 @@ Lock order, the same in every transaction: licence rows (sorted by number) first
 rows (sorted by key). A licence's `drawn_kg` only ever moves while its row is locked, and
 `remaining_kg` is always GREATEST(max_quantity_kg - drawn_kg, 0)."""
 
+import json
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -16,7 +18,7 @@ from mintrace_common.models import LicenceEvent
 from mintrace_common.refusals import Refusal
 from mintrace_common.uow import UnitOfWork
 
-from .matching import Change, Key, LicenceState, Outcome
+from .matching import Change, Key, LicenceState, Outcome, Restoration, Use
 
 _KEYS = "unnest($1::text[], $2::text[]) AS u(p, r)"
 
@@ -37,8 +39,15 @@ def _state(row: asyncpg.Record) -> LicenceState:
 
 
 def _outcome(row: asyncpg.Record) -> tuple[Outcome, datetime]:
+    used = tuple(((u["producer_id"], u["report_id"]), Decimal(u["quantity_kg"]))
+                 for u in row["restored_used"] or ())
     return (Outcome(row["status"], row["licence_number"], tuple(row["reasons"]), row["quantity_kg"],
-                    row["remaining_kg"], row["cancelled_at"]), row["decided_at"])
+                    row["remaining_kg"], row["cancelled_at"], used), row["decided_at"])
+
+
+def _used(o: Outcome) -> str:
+    return json.dumps([{"producer_id": k[0], "report_id": k[1], "quantity_kg": str(kg)}
+                       for k, kg in o.restored_used])
 
 
 class Licences:
@@ -87,6 +96,48 @@ class Licences:
                                 "WHERE licence_number = $1", e.licence_number, e.occurred_at)
 
 
+class Restorations:
+    """licence_restorations: quota cancellations gave back, and how much of it is unused."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def attach(self, licences: dict[str, LicenceState]) -> None:
+        """Give each (locked) licence its unused restored quota, oldest first."""
+        rows = await self.conn.fetch(
+            "SELECT producer_id, report_id, licence_number, unused_kg FROM licence_restorations "
+            "WHERE licence_number = ANY($1) AND unused_kg > 0 "
+            "ORDER BY licence_number, restored_at, report_id", sorted(licences))
+        for r in rows:
+            licences[r["licence_number"]].restored.append(
+                Restoration((r["producer_id"], r["report_id"]), r["unused_kg"]))
+
+    async def add(self, restored: list[tuple[str, Key, Decimal, datetime]]) -> None:
+        """(licence, cancelled report, kg given back, cancelled_at), once per report."""
+        if restored:
+            await self.conn.execute(
+                "INSERT INTO licence_restorations (producer_id, report_id, licence_number, "
+                "restored_kg, unused_kg, restored_at) SELECT p, r, n, kg, kg, at FROM unnest("
+                "$1::text[], $2::text[], $3::text[], $4::numeric[], $5::timestamptz[]) "
+                "AS u(p, r, n, kg, at) ON CONFLICT (producer_id, report_id) DO NOTHING",
+                [k[0] for _, k, _, _ in restored], [k[1] for _, k, _, _ in restored],
+                [n for n, _, _, _ in restored], [kg for _, _, kg, _ in restored],
+                [at for _, _, _, at in restored])
+
+    async def use(self, used: list[Use]) -> None:
+        """Restored quota drawn again by matched exports is no longer unused."""
+        total: dict[Key, Decimal] = defaultdict(Decimal)
+        for key, kg in used:
+            total[key] += kg
+        if total:
+            keys = sorted(total)
+            await self.conn.execute(
+                "UPDATE licence_restorations t SET unused_kg = t.unused_kg - u.kg "
+                "FROM unnest($1::text[], $2::text[], $3::numeric[]) AS u(p, r, kg) "
+                "WHERE t.producer_id = u.p AND t.report_id = u.r",
+                *_split(keys), [total[k] for k in keys])
+
+
 class Decisions:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
@@ -104,13 +155,36 @@ class Decisions:
             return
         await self.conn.execute(
             "INSERT INTO licence_decisions (producer_id, report_id, status, licence_number, "
-            "reasons, quantity_kg, remaining_kg, decided_at) SELECT p, r, s, l, "
-            "COALESCE(string_to_array(NULLIF(reasons, ''), ','), '{}'), q, rem, $8 "
+            "reasons, quantity_kg, remaining_kg, decided_at, restored_used) SELECT p, r, s, l, "
+            "COALESCE(string_to_array(NULLIF(reasons, ''), ','), '{}'), q, rem, $8, used::jsonb "
             "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
-            "$6::numeric[], $7::numeric[]) AS u(p, r, s, l, reasons, q, rem)",
+            "$6::numeric[], $7::numeric[], $9::text[]) AS u(p, r, s, l, reasons, q, rem, used)",
             *_split(k for k, _ in new), [o.status for _, o in new],
             [o.licence_number for _, o in new], [",".join(o.reasons) for _, o in new],
-            [o.quantity_kg for _, o in new], [o.remaining_kg for _, o in new], now)
+            [o.quantity_kg for _, o in new], [o.remaining_kg for _, o in new], now,
+            [_used(o) for _, o in new])
+
+    async def decide_awaiting(self, late: list[tuple[Key, Outcome]], now: datetime) -> int:
+        """Decide reports whose cancellation came first (their awaiting placeholder rows, in
+        the order given: sort by key), keeping the cancellation; a matched one has given its
+        draw back. Returns how many placeholders were still awaiting (fewer: another process
+        decided one meanwhile)."""
+        if not late:
+            return 0
+        return len(await self.conn.fetch(
+            "UPDATE licence_decisions d SET status = u.s, licence_number = u.l, "
+            "reasons = COALESCE(string_to_array(NULLIF(u.reasons, ''), ','), '{}'), "
+            "quantity_kg = u.q, remaining_kg = u.rem, decided_at = $8, "
+            "restored_kg = CASE WHEN u.s = 'matched' THEN u.q ELSE 0 END, "
+            "restored_used = u.used::jsonb "
+            "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+            "$6::numeric[], $7::numeric[], $9::text[]) AS u(p, r, s, l, reasons, q, rem, used) "
+            "WHERE d.producer_id = u.p AND d.report_id = u.r AND d.status = 'refused' "
+            "AND d.reasons = ARRAY[$10] RETURNING 1",
+            *_split(k for k, _ in late), [o.status for _, o in late],
+            [o.licence_number for _, o in late], [",".join(o.reasons) for _, o in late],
+            [o.quantity_kg for _, o in late], [o.remaining_kg for _, o in late], now,
+            [_used(o) for _, o in late], Refusal.CANCELLED.value))
 
     async def matched_licences(self, keys: list[Key]) -> set[str]:
         """Licences drawn by the matched, not yet cancelled decisions of these reports."""
@@ -121,7 +195,8 @@ class Decisions:
         return {r["licence_number"] for r in rows}
 
     async def add_cancelled(self, first: dict[Key, datetime]) -> None:
-        """A refused CANCELLED decision for each report not decided yet (draws nothing)."""
+        """An awaiting placeholder (refused, CANCELLED) for each report not decided yet: the
+        report is decided when it arrives (decide_awaiting)."""
         keys = sorted(first)
         await self.conn.execute(
             "INSERT INTO licence_decisions (producer_id, report_id, status, reasons, decided_at, "
@@ -179,7 +254,8 @@ class Conflict(Exception):
 
 
 class LedgerUnitOfWork(UnitOfWork):
-    """One transaction; `licences`, `decisions` and `events` work on its connection. Races
+    """One transaction; `licences`, `restorations`, `decisions` and `events` work on its
+    connection. Races
     with another process surface as `Conflict` on leaving the block."""
 
     Conflict = Conflict
@@ -187,6 +263,7 @@ class LedgerUnitOfWork(UnitOfWork):
 
     def bind(self, conn: asyncpg.Connection) -> None:
         self.licences, self.decisions, self.events = Licences(conn), Decisions(conn), Events(conn)
+        self.restorations = Restorations(conn)
 
     async def __aexit__(self, kind, exc, tb) -> None:
         await super().__aexit__(kind, exc, tb)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from mintrace_common import examples
 from mintrace_common.models import ValidatedReport
 from mintrace_common.refusals import Refusal
-from mintrace_license_matching.matching import LicenceState, decide
+from mintrace_license_matching.matching import LicenceState, decide, restore
 
 REASONS = [r.value for r in Refusal if r is not Refusal.CANCELLED]
 
@@ -130,6 +130,34 @@ def test_any_sequence_of_exports_never_overdraws_and_the_balance_is_licensed_min
     for o in outcomes:
         assert o.status == "matched" or (o.reasons == ("QUANTITY_EXCEEDED",)
                                           and o.quantity_kg > o.remaining_kg)
+
+
+@given(st.lists(st.tuples(st.decimals(min_value="0.001", max_value="400", places=3),
+                          st.booleans()), max_size=40),
+       st.decimals(min_value="0", max_value="2000", places=3))
+def test_an_export_reuses_restored_quota_only_beyond_what_the_licence_holds_without_it(
+        steps, licensed):
+    """Exports in turn, each matched one cancelled again or not: an export names restored
+    quota exactly when it would have exceeded the licence without the cancellations, never
+    more than was restored, and the balance never goes below zero."""
+    lic = licence(remaining_kg=licensed)
+    restored: dict[str, Decimal] = {}
+    reused: dict[str, Decimal] = {}
+    for n, (q, cancel) in enumerate(steps):
+        without = lic.remaining_kg - sum((r.unused_kg for r in lic.restored), Decimal(0))
+        o = decide(export(report_id=f"R-{n}", quantity={"value": str(q), "unit": "kg"}), lic)
+        assert lic.remaining_kg >= 0
+        taken = sum((kg for _, kg in o.restored_used), Decimal(0))
+        if o.status == "matched":
+            assert taken == max(q - max(without, Decimal(0)), Decimal(0))
+        else:
+            assert taken == 0
+        for (_, rid), kg in o.restored_used:
+            reused[rid] = reused.get(rid, Decimal(0)) + kg
+        if cancel and o.status == "matched":
+            restore(lic, (P, f"R-{n}"), q)
+            restored[f"R-{n}"] = q
+    assert all(kg <= restored[rid] for rid, kg in reused.items())
 
 
 def test_licence_validity_is_judged_on_the_china_day_of_the_export():

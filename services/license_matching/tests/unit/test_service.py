@@ -12,7 +12,7 @@ import pytest
 from mintrace_common import examples, topics
 from mintrace_common.models import LicenceEvent, ReportCancelled, ValidatedReport
 from mintrace_license_matching import service
-from mintrace_license_matching.matching import Change, LicenceState, Outcome
+from mintrace_license_matching.matching import Change, LicenceState, Outcome, Restoration
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 P = examples.REPORT["producer_id"]
@@ -34,6 +34,7 @@ class Tables:
     decisions: dict = field(default_factory=dict)
     events: dict[str, str] = field(default_factory=dict)
     last_event_at: dict[str, datetime] = field(default_factory=dict)
+    restorations: dict = field(default_factory=dict)  # key -> [licence, unused_kg], oldest first
 
 
 class FakeLicences:
@@ -43,7 +44,7 @@ class FakeLicences:
     async def lock(self, numbers):
         self.uow.locked.append(list(numbers))
         t = self.uow.t
-        return {n: replace(t.licences[n]) for n in numbers if n in t.licences}
+        return {n: replace(t.licences[n], restored=[]) for n in numbers if n in t.licences}
 
     async def draw(self, kg):
         for n, q in kg.items():
@@ -70,6 +71,24 @@ class FakeLicences:
             filter(None, (t.last_event_at.get(e.licence_number), e.occurred_at)))
 
 
+class FakeRestorations:
+    def __init__(self, uow: "FakeLedger") -> None:
+        self.uow = uow
+
+    async def attach(self, licences):
+        for key, (number, unused) in self.uow.t.restorations.items():
+            if number in licences and unused > 0:
+                licences[number].restored.append(Restoration(key, unused))
+
+    async def add(self, restored):
+        for number, key, kg, _ in restored:
+            self.uow.t.restorations.setdefault(key, [number, kg])
+
+    async def use(self, used):
+        for key, kg in used:
+            self.uow.t.restorations[key][1] -= kg
+
+
 class FakeDecisions:
     def __init__(self, uow: "FakeLedger") -> None:
         self.uow = uow
@@ -85,6 +104,13 @@ class FakeDecisions:
         for key, outcome in new:
             assert key not in self.uow.t.decisions, "decided twice"
             self.uow.t.decisions[key] = (outcome, now)
+
+    async def decide_awaiting(self, late, now):
+        d = self.uow.t.decisions
+        for key, outcome in late:
+            assert d[key][0].awaiting, "decided twice"
+            d[key] = (outcome, now)
+        return len(late)
 
     async def matched_licences(self, keys):
         d = self.uow.t.decisions
@@ -133,6 +159,7 @@ class FakeLedger:
         self.races, self.commits, self.locked = races, 0, []
         self.licences, self.decisions, self.events = (FakeLicences(self), FakeDecisions(self),
                                                       FakeEvents(self))
+        self.restorations = FakeRestorations(self)
 
     async def __aenter__(self):
         self._before = copy.deepcopy(self.t)
@@ -219,13 +246,68 @@ async def test_cancelling_gives_back_what_was_drawn_once():
     assert uow.remaining() == 800
 
 
-async def test_an_export_cancelled_before_its_decision_is_refused_and_draws_nothing():
+async def test_an_export_cancelled_before_its_decision_is_decided_as_submitted_and_draws_nothing():
     uow = FakeLedger(licence("1000"))
-    await service.cancel_reports([ReportCancelled(producer_id=P, report_id="A",
+    for rid in ("A", "B"):
+        await service.cancel_reports([ReportCancelled(producer_id=P, report_id=rid,
+                                                      cancelled_at=NOW)], uow)
+    emits = await service.decide_exports([export("300", "A"), export("5000", "B")], uow, NOW)
+    a, b = (e.value.licence for e in emits)
+    assert (a.status, a.reasons, a.cancelled_at, a.remaining_kg) == ("matched", [], NOW, 1000)
+    # the refusal stands (its alert is raised downstream) although it was cancelled first
+    assert (b.status, b.reasons, b.cancelled_at) == ("refused", ["QUANTITY_EXCEEDED"], NOW)
+    assert uow.remaining() == 1000
+    again = await service.decide_exports([export("300", "A")], uow, NOW + timedelta(hours=1))
+    assert again[0].value.licence == a and uow.remaining() == 1000
+
+
+async def test_an_export_cancelled_before_its_decision_reuses_no_restored_quota():
+    uow = FakeLedger(licence("100"))
+    await service.decide_exports([export("100", "X")], uow, NOW)
+    for rid in ("X", "W"):
+        await service.cancel_reports([ReportCancelled(producer_id=P, report_id=rid,
+                                                      cancelled_at=NOW)], uow)
+    [w] = await service.decide_exports([export("100", "W")], uow, NOW)
+    assert (w.value.licence.status, w.value.licence.restored_quota_used) == ("matched", [])
+    assert uow.t.restorations[(P, "X")] == [NUMBER, 100] and uow.remaining() == 100
+
+
+def reused(emit):
+    return [(u.report_id, u.quantity_kg) for u in emit.value.licence.restored_quota_used]
+
+
+async def test_an_export_that_needs_quota_restored_by_a_cancellation_names_the_cancelled_report():
+    uow = FakeLedger(licence("100"))
+    await service.decide_exports([export("100", "X")], uow, NOW)
+    await service.cancel_reports([ReportCancelled(producer_id=P, report_id="X",
                                                   cancelled_at=NOW)], uow)
-    [emit] = await service.decide_exports([export("300", "A")], uow, NOW)
-    assert (emit.value.licence.status, emit.value.licence.reasons) == ("refused", ["CANCELLED"])
-    assert emit.value.licence.cancelled_at == NOW and uow.remaining() == 1000
+    [y] = await service.decide_exports([export("60", "Y")], uow, NOW)
+    [z] = await service.decide_exports([export("40", "Z")], uow, NOW)
+    assert (y.value.licence.status, reused(y)) == ("matched", [("X", 60)])
+    assert (z.value.licence.status, reused(z)) == ("matched", [("X", 40)])
+    assert uow.remaining() == 0 and uow.t.restorations[(P, "X")] == [NUMBER, 0]
+
+
+async def test_an_export_covered_without_the_restored_quota_reuses_nothing():
+    uow = FakeLedger(licence("200"))
+    await service.decide_exports([export("100", "X")], uow, NOW)
+    await service.cancel_reports([ReportCancelled(producer_id=P, report_id="X",
+                                                  cancelled_at=NOW)], uow)
+    y, z = await service.decide_exports([export("100", "Y"), export("100", "Z")], uow, NOW)
+    assert (reused(y), reused(z)) == ([], [("X", 100)])
+    # a redelivery gets the same decision and uses nothing again
+    again = await service.decide_exports([export("100", "Z")], uow, NOW)
+    assert reused(again[0]) == [("X", 100)] and uow.t.restorations[(P, "X")][1] == 0
+
+
+async def test_restored_quota_is_reused_oldest_cancellation_first():
+    uow = FakeLedger(licence("100"))
+    await service.decide_exports([export("30", "X1"), export("70", "X2")], uow, NOW)
+    for rid in ("X2", "X1"):
+        await service.cancel_reports([ReportCancelled(producer_id=P, report_id=rid,
+                                                      cancelled_at=NOW)], uow)
+    [y] = await service.decide_exports([export("80", "Y")], uow, NOW)
+    assert reused(y) == [("X2", 70), ("X1", 10)]
 
 
 def event(type_: str, at: datetime, **fields) -> LicenceEvent:

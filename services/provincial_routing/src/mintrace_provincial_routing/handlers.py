@@ -6,7 +6,7 @@ from faststream.kafka import KafkaRouter
 from mintrace_common import telemetry, topics
 from mintrace_common.chinatime import china_day
 from mintrace_common.kafka import Emit, batch_stage
-from mintrace_common.models import LicensedReport, RollupSummary
+from mintrace_common.models import LicensedReport, ReportCancelled, RollupSummary
 from mintrace_common.publisher import declare
 from mintrace_common.service import Resources
 
@@ -19,8 +19,8 @@ log = telemetry.get_logger(__name__)
 
 
 def register(router: KafkaRouter, res: Resources) -> Callable[[], Awaitable[int]]:
-    """Declare the consumer of reports.licensed; return the sweep that publishes records whose
-    publication was interrupted."""
+    """Declare the consumers of reports.licensed and reports.cancelled; return the sweep that
+    publishes records whose publication was interrupted."""
     async def published(emits: list[Emit]) -> None:
         await service.mark_published(emits, RoutingUnitOfWork(res.pool))
 
@@ -28,6 +28,11 @@ def register(router: KafkaRouter, res: Resources) -> Callable[[], Awaitable[int]
                  max_records=res.settings.kafka_max_records, after_publish=published)
     async def on_licensed(batch: list[LicensedReport]) -> list[Emit]:
         return await service.route_reports(batch, RoutingUnitOfWork(res.pool), datetime.now(UTC))
+
+    @batch_stage(router, topics.CANCELLED, group=topics.CANCELLED.group(SERVICE), outputs=OUTPUTS,
+                 max_records=res.settings.kafka_max_records, after_publish=published)
+    async def on_cancelled(batch: list[ReportCancelled]) -> list[Emit]:
+        return await service.cancel_reports(batch, RoutingUnitOfWork(res.pool))
 
     declare(router, OUTPUTS, "written by provincial-routing (sweep)")
 

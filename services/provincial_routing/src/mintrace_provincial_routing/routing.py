@@ -40,8 +40,10 @@ def valued(report: LicensedReport, rates: Rates) -> tuple[Decimal | None, list[P
 
 
 def supervision_record(report: LicensedReport, province_code: str | None, now: datetime,
-                       rates: Rates | None = None) -> SupervisionRecord:
-    """The routed record, all decisions attached, its value converted at `rates`.
+                       rates: Rates | None = None,
+                       cancelled_at: datetime | None = None) -> SupervisionRecord:
+    """The routed record, all decisions attached, its value converted at `rates`; cancelled
+    when its producer's cancellation is known already (`cancelled_at`, or license-matching's).
     Raises UnknownFacility."""
     province = BY_CODE.get(province_code or "")
     if province is None:
@@ -50,7 +52,13 @@ def supervision_record(report: LicensedReport, province_code: str | None, now: d
     value_usd, warnings = valued(report, rates or {})
     return SupervisionRecord.extending(report, province_code=province.code,
                                        province_slug=province.slug, routed_at=now,
-                                       value_usd=value_usd, warnings=warnings)
+                                       value_usd=value_usd, warnings=warnings,
+                                       cancelled_at=cancelled_at or report.licence.cancelled_at)
+
+
+def cancelled(record: SupervisionRecord, at: datetime) -> SupervisionRecord:
+    """The routed record as its producer cancelled it: every field as routed, `cancelled_at` set."""
+    return record.model_copy(update={"cancelled_at": at, "redelivery": False})
 
 
 def unconverted(records: Iterable[SupervisionRecord]) -> list[str]:
@@ -114,6 +122,17 @@ def rollup(records: Iterable[SupervisionRecord]) -> dict[RollupKey, RollupDelta]
         elif r.report.value is not None:
             d.non_usd_count += 1
     return out
+
+
+def counted(records: Iterable[SupervisionRecord]) -> list[SupervisionRecord]:
+    """What the rollup counts: a cancelled report is not."""
+    return [r for r in records if r.cancelled_at is None]
+
+
+def withdrawal(records: Iterable[SupervisionRecord]) -> dict[RollupKey, RollupDelta]:
+    """What cancelling these counted reports takes back out of the rollup."""
+    return {k: RollupDelta(-d.quantity_kg, -d.value_usd, -d.report_count, -d.non_usd_count)
+            for k, d in rollup(records).items()}
 
 
 def sorted_deltas(deltas: dict[RollupKey, RollupDelta]) -> list[tuple[RollupKey, RollupDelta]]:

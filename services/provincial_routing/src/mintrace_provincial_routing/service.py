@@ -4,7 +4,13 @@
 A report is recorded (with the record routed) and counted into the rollup in the same
 transaction, the first time it is seen only, so it is counted exactly once however often it is
 redelivered. It is marked published once the broker acknowledged it; a redelivered report is
-published again only if it never was confirmed, and then marked `redelivery`."""
+published again only if it never was confirmed, and then marked `redelivery`.
+
+A producer's cancellation (reports.cancelled) is recorded once. A routed report it cancels is
+published again with `cancelled_at` set and withdrawn from the rollup in the same transaction,
+once; a report routed after its cancellation is routed cancelled and never counted. Cancellations
+are rare: a cancellation batch holds routing's lock exclusively, every routing batch holds it
+shared (routing batches never wait for each other), so neither misses the other's rows."""
 
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -12,7 +18,7 @@ from typing import Protocol
 from mintrace_common import telemetry
 from mintrace_common.kafka import Emit
 from mintrace_common.metrics import METRICS
-from mintrace_common.models import LicensedReport, RollupSummary
+from mintrace_common.models import LicensedReport, ReportCancelled, RollupSummary
 
 from . import routing
 from .routing import Key
@@ -24,6 +30,7 @@ class RoutingUnitOfWork(Protocol):
     facilities: object
     routed: object
     rollup: object
+    cancellations: object
 
     async def __aenter__(self) -> "RoutingUnitOfWork": ...
     async def __aexit__(self, *exc) -> None: ...
@@ -36,16 +43,18 @@ async def route_reports(reports: list[LicensedReport], uow: RoutingUnitOfWork,
     UnknownFacility (nothing is recorded then)."""
     batch: dict[Key, LicensedReport] = {(r.producer_id, r.report_id): r for r in reports}
     async with uow:
+        await uow.cancellations.share()
         provinces = await uow.facilities.provinces(
             sorted({r.report.facility_id for r in batch.values()}))
         known = await uow.routed.existing(list(batch))
         rates = await uow.facilities.rates()
+        cancels = await uow.cancellations.of([k for k in batch if k not in known])
         fresh = {k: routing.supervision_record(r, provinces.get(r.report.facility_id), now,
-                                               rates)
+                                               rates, cancels.get(k))
                  for k, r in batch.items() if k not in known}
         inserted = await uow.routed.add(list(fresh.values()))
         new = [rec for k, rec in fresh.items() if k in inserted]
-        await uow.rollup.add(routing.sorted_deltas(routing.rollup(new)))
+        await uow.rollup.add(routing.sorted_deltas(routing.rollup(routing.counted(new))))
     for currency in routing.unconverted(new):
         METRICS.inc("fx_rate_missing_total", currency=currency)
     again = [stored or routing.supervision_record(batch[k], province, now)
@@ -54,11 +63,35 @@ async def route_reports(reports: list[LicensedReport], uow: RoutingUnitOfWork,
             + [e for rec in again for e in routing.emits(rec, redelivery=True)])
 
 
-async def mark_published(emits: list[Emit], uow: RoutingUnitOfWork) -> None:
-    """The broker acknowledged these records: never publish them again."""
+async def cancel_reports(cancels: list[ReportCancelled], uow: RoutingUnitOfWork) -> list[Emit]:
+    """Record each cancellation once; publish each routed report it cancels again with
+    `cancelled_at` set and withdraw it from the rollup, once. A cancellation seen again
+    publishes again (marked redelivery) only a cancelled record never confirmed."""
+    first = {(c.producer_id, c.report_id): c.cancelled_at for c in reversed(cancels)}
+    keys = sorted(first)
     async with uow:
-        await uow.routed.mark_published(sorted({(e.value.producer_id, e.value.report_id)
-                                                for e in emits}))
+        await uow.cancellations.exclusive()
+        await uow.cancellations.add(first)
+        routed = await uow.routed.lock_uncancelled(keys)
+        records = [routing.cancelled(r, first[(r.producer_id, r.report_id)]) for r in routed]
+        await uow.routed.set_cancelled(records)
+        await uow.rollup.add(routing.sorted_deltas(routing.withdrawal(routed)))
+        done = {(r.producer_id, r.report_id) for r in records}
+        again = await uow.routed.cancelled_unpublished([k for k in keys if k not in done])
+    for r in records:
+        log.info("routing.cancelled", producer_id=r.producer_id, report_id=r.report_id,
+                 province=r.province_slug)
+    return ([e for rec in records for e in routing.emits(rec)]
+            + [e for rec in again for e in routing.emits(rec, redelivery=True)])
+
+
+async def mark_published(emits: list[Emit], uow: RoutingUnitOfWork) -> None:
+    """The broker acknowledged these records: never publish them again. Only the version
+    acknowledged is marked: a record cancelled since stays to be published."""
+    async with uow:
+        await uow.routed.mark_published(sorted({
+            (e.value.producer_id, e.value.report_id, e.value.cancelled_at) for e in emits},
+            key=lambda x: x[:2]))
 
 
 async def unpublished(uow: RoutingUnitOfWork, older_than: timedelta = timedelta(seconds=30),

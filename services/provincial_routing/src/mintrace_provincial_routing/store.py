@@ -12,6 +12,8 @@ from mintrace_common.uow import UnitOfWork
 from .routing import Key, RollupDelta, RollupKey, destination
 
 _KEYS = "SELECT * FROM unnest($1::text[], $2::text[])"
+# routing's one advisory lock: shared by every routing batch, exclusive for a cancellation batch
+CANCELLING = 0x726F7574696E6763  # "routingc"
 
 
 def _split(keys: list[Key]) -> tuple[list[str], list[str]]:
@@ -57,23 +59,56 @@ class Routed:
             return set()
         rows = await self.conn.fetch(
             "INSERT INTO routed_reports (producer_id, report_id, province_code, routed_at, record, "
-            "material, type, occurred_at, destination_country) "
-            "SELECT p, r, c, t, j::jsonb, m, ty, o, d FROM unnest($1::text[], $2::text[], "
+            "material, type, occurred_at, destination_country, cancelled_at) "
+            "SELECT p, r, c, t, j::jsonb, m, ty, o, d, x FROM unnest($1::text[], $2::text[], "
             "$3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], "
-            "$8::timestamptz[], $9::text[]) AS u(p, r, c, t, j, m, ty, o, d) "
+            "$8::timestamptz[], $9::text[], $10::timestamptz[]) "
+            "AS u(p, r, c, t, j, m, ty, o, d, x) "
             "ON CONFLICT DO NOTHING RETURNING producer_id, report_id",
             [r.producer_id for r in records], [r.report_id for r in records],
             [r.province_code for r in records], [r.routed_at for r in records],
             # encoded by pydantic once, cast by the server (not dumped to dicts, then json.dumps)
             [r.model_dump_json() for r in records], [r.report.material for r in records],
             [r.report.type for r in records], [r.report.occurred_at for r in records],
-            [destination(r) for r in records])
+            [destination(r) for r in records], [r.cancelled_at for r in records])
         return {(r["producer_id"], r["report_id"]) for r in rows}
 
-    async def mark_published(self, keys: list[Key]) -> None:
+    async def mark_published(self, versions: list[tuple[str, str, datetime | None]]) -> None:
+        """(producer_id, report_id, cancelled_at) of records the broker acknowledged: marked
+        only while the stored record is still that version."""
         await self.conn.execute(
-            "UPDATE routed_reports SET published = true WHERE (producer_id, report_id) IN "
-            f"({_KEYS}) AND NOT published", *_split(sorted(keys)))
+            "UPDATE routed_reports t SET published = true FROM unnest($1::text[], $2::text[], "
+            "$3::timestamptz[]) AS u(p, r, c) WHERE t.producer_id = u.p AND t.report_id = u.r "
+            "AND NOT t.published AND t.cancelled_at IS NOT DISTINCT FROM u.c",
+            [v[0] for v in versions], [v[1] for v in versions], [v[2] for v in versions])
+
+    async def lock_uncancelled(self, keys: list[Key]) -> list[SupervisionRecord]:
+        """The stored records of these reports routed and not cancelled yet, locked."""
+        rows = await self.conn.fetch(
+            "SELECT record FROM routed_reports WHERE (producer_id, report_id) IN "
+            f"({_KEYS}) AND cancelled_at IS NULL AND record IS NOT NULL "
+            "ORDER BY producer_id, report_id FOR UPDATE", *_split(keys))
+        return [SupervisionRecord.model_validate(r["record"]) for r in rows]
+
+    async def set_cancelled(self, records: list[SupervisionRecord]) -> None:
+        """Store the cancelled records, to be published (again) by the caller: claimed now, so
+        the sweep leaves them to it unless it fails for a lease."""
+        if records:
+            await self.conn.execute(
+                "UPDATE routed_reports t SET record = u.j::jsonb, cancelled_at = u.c, "
+                "published = false, claimed_at = now() FROM unnest($1::text[], $2::text[], "
+                "$3::text[], $4::timestamptz[]) AS u(p, r, j, c) "
+                "WHERE t.producer_id = u.p AND t.report_id = u.r",
+                [r.producer_id for r in records], [r.report_id for r in records],
+                [r.model_dump_json() for r in records], [r.cancelled_at for r in records])
+
+    async def cancelled_unpublished(self, keys: list[Key]) -> list[SupervisionRecord]:
+        """Cancelled records of these reports whose publication was never acknowledged."""
+        rows = await self.conn.fetch(
+            "SELECT record FROM routed_reports WHERE (producer_id, report_id) IN "
+            f"({_KEYS}) AND cancelled_at IS NOT NULL AND NOT published AND record IS NOT NULL "
+            "ORDER BY producer_id, report_id", *_split(keys))
+        return [SupervisionRecord.model_validate(r["record"]) for r in rows]
 
     async def claim_unpublished(self, older_than: timedelta, lease: timedelta,
                                 limit: int) -> list[SupervisionRecord]:
@@ -122,8 +157,40 @@ class Rollup:
         return [RollupRow(**dict(r)) for r in rows]
 
 
+class Cancellations:
+    """routing_cancellations: every producer's cancellation routing has seen, and the lock
+    that keeps a cancellation batch and routing batches from missing each other's rows."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def share(self) -> None:
+        await self.conn.execute("SELECT pg_advisory_xact_lock_shared($1)", CANCELLING)
+
+    async def exclusive(self) -> None:
+        await self.conn.execute("SELECT pg_advisory_xact_lock($1)", CANCELLING)
+
+    async def add(self, first: dict[Key, datetime]) -> None:
+        keys = sorted(first)
+        await self.conn.execute(
+            "INSERT INTO routing_cancellations (producer_id, report_id, cancelled_at) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) "
+            "ON CONFLICT DO NOTHING", *_split(keys), [first[k] for k in keys])
+
+    async def of(self, keys: list[Key]) -> dict[Key, datetime]:
+        """key -> cancelled_at of the reports among these that were cancelled."""
+        if not keys:
+            return {}
+        rows = await self.conn.fetch(
+            "SELECT producer_id, report_id, cancelled_at FROM routing_cancellations "
+            f"WHERE (producer_id, report_id) IN ({_KEYS})", *_split(keys))
+        return {(r["producer_id"], r["report_id"]): r["cancelled_at"] for r in rows}
+
+
 class RoutingUnitOfWork(UnitOfWork):
-    """One transaction; `facilities`, `routed` and `rollup` work on its connection."""
+    """One transaction; `facilities`, `routed`, `rollup` and `cancellations` work on its
+    connection."""
 
     def bind(self, conn: asyncpg.Connection) -> None:
         self.facilities, self.routed, self.rollup = Facilities(conn), Routed(conn), Rollup(conn)
+        self.cancellations = Cancellations(conn)

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from mintrace_common import examples
-from mintrace_common.models import LicensedReport, RollupRow
+from mintrace_common.models import LicensedReport, ReportCancelled, RollupRow
 from mintrace_provincial_routing import service
 from mintrace_provincial_routing.routing import UnknownFacility
 
@@ -43,9 +43,25 @@ class FakeRouted:
                 "record": r, "published": False, "claimed": False}
         return {(r.producer_id, r.report_id) for r in records}
 
-    async def mark_published(self, keys):
-        for k in keys:
-            self.uow.t["routed"][k]["published"] = True
+    async def mark_published(self, versions):
+        for p, r, cancelled_at in versions:
+            row = self.uow.t["routed"][(p, r)]
+            if row["record"].cancelled_at == cancelled_at:
+                row["published"] = True
+
+    async def lock_uncancelled(self, keys):
+        rows = self.uow.t["routed"]
+        return [rows[k]["record"] for k in keys if k in rows and not rows[k]["record"].cancelled_at]
+
+    async def set_cancelled(self, records):
+        for r in records:
+            self.uow.t["routed"][(r.producer_id, r.report_id)].update(
+                record=r, published=False, claimed=False)
+
+    async def cancelled_unpublished(self, keys):
+        rows = self.uow.t["routed"]
+        return [rows[k]["record"] for k in keys if k in rows and rows[k]["record"].cancelled_at
+                and not rows[k]["published"]]
 
     async def claim_unpublished(self, older_than, lease, limit):
         out = []
@@ -70,12 +86,31 @@ class FakeRollup:
         return [r for r in self.uow.t["rows"] if r.day >= day]
 
 
+class FakeCancellations:
+    def __init__(self, uow):
+        self.uow = uow
+
+    async def share(self):
+        self.uow.locks.append("shared")
+
+    async def exclusive(self):
+        self.uow.locks.append("exclusive")
+
+    async def add(self, first):
+        for k, at in first.items():
+            self.uow.t["cancellations"].setdefault(k, at)
+
+    async def of(self, keys):
+        return {k: self.uow.t["cancellations"][k] for k in keys if k in self.uow.t["cancellations"]}
+
+
 class FakeRouting:
     def __init__(self, facilities: dict[str, str] | None = None) -> None:
         self.t = {"facilities": facilities or {"JX1-SEP-01": "360000"}, "routed": {},
-                  "rollup": {}, "rows": []}
+                  "rollup": {}, "rows": [], "cancellations": {}}
         self.facilities, self.routed, self.rollup = (FakeFacilities(self), FakeRouted(self),
                                                      FakeRollup(self))
+        self.cancellations, self.locks = FakeCancellations(self), []
 
     async def __aenter__(self):
         self._before = copy.deepcopy(self.t)
@@ -134,6 +169,53 @@ async def test_the_sweep_resends_unpublished_records_once_marked_redelivery():
     assert sent(swept) == [("supervision.jiangxi", "A", True),
                            ("supervision.national", "A", True)]
     assert await service.unpublished(uow) == []
+
+
+def cancel(report_id: str, at: datetime = NOW) -> ReportCancelled:
+    return ReportCancelled(producer_id=licensed(report_id).producer_id, report_id=report_id,
+                           cancelled_at=at)
+
+
+async def test_a_cancelled_report_is_published_again_cancelled_and_leaves_the_rollup_once():
+    uow = FakeRouting()
+    routed = await service.route_reports([licensed("A"), licensed("B")], uow, NOW)
+    await service.mark_published(routed, uow)
+    later = NOW + timedelta(hours=2)
+    emits = await service.cancel_reports([cancel("A", later), cancel("A", later)], uow)
+    assert sent(emits) == [("supervision.jiangxi", "A", False),
+                           ("supervision.national", "A", False)]
+    record = emits[0].value
+    assert record.cancelled_at == later
+    assert record.model_copy(update={"cancelled_at": None}) == routed[0].value
+    [(kg, count)] = uow.t["rollup"].values()
+    assert (kg, count) == (Decimal("250.000"), 1)  # B only
+    # redelivered before the cancelled record was acknowledged: sent again, marked; after: never
+    again = await service.cancel_reports([cancel("A", later)], uow)
+    assert sent(again) == [("supervision.jiangxi", "A", True),
+                           ("supervision.national", "A", True)]
+    await service.mark_published(emits, uow)
+    assert await service.cancel_reports([cancel("A", later)], uow) == []
+    assert [c for _, c in uow.t["rollup"].values()] == [1]
+    assert uow.locks == ["shared", "exclusive", "exclusive", "exclusive"]
+
+
+async def test_a_report_cancelled_before_it_is_routed_is_routed_cancelled_and_never_counted():
+    uow = FakeRouting()
+    assert await service.cancel_reports([cancel("A")], uow) == []
+    emits = await service.route_reports([licensed("A")], uow, NOW + timedelta(minutes=1))
+    assert sent(emits) == [("supervision.jiangxi", "A", False),
+                           ("supervision.national", "A", False)]
+    assert {e.value.cancelled_at for e in emits} == {NOW}
+    assert all(count == 0 for _, count in uow.t["rollup"].values())
+
+
+async def test_the_original_records_acknowledgement_does_not_confirm_its_cancellation():
+    uow = FakeRouting()
+    routed = await service.route_reports([licensed("A")], uow, NOW)
+    await service.cancel_reports([cancel("A")], uow)
+    await service.mark_published(routed, uow)  # the first version's ack arrives late
+    swept = await service.unpublished(uow)
+    assert {e.value.cancelled_at for e in swept} == {NOW}
 
 
 def row(n: int) -> RollupRow:
