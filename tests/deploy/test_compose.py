@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
+from mintrace_common.db import service_role
 from mintrace_common.kafka import GRACEFUL_TIMEOUT_S
 
 from deploy_helpers import ROOT, service_dirs, service_names
@@ -84,6 +85,7 @@ def test_every_service_is_built_from_its_dockerfile_and_waits_for_its_dependenci
         assert deps["migrate"]["condition"] == "service_completed_successfully", name
         assert "/readyz" in " ".join(svc["healthcheck"]["test"]), name
         assert svc["environment"]["SERVICE_NAME"] == name
+        assert svc["environment"]["DATABASE_ROLE"] == service_role(name), name
         assert svc["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://otel-collector")
         assert _duration_s(svc["stop_grace_period"]) > GRACEFUL_TIMEOUT_S, name
 
