@@ -28,6 +28,15 @@ async def flood(client: httpx.AsyncClient, method: str, path: str, keys: list[st
     return statuses
 
 
+async def login_flood(client: httpx.AsyncClient, keys: list[str]) -> list[int]:
+    statuses = []
+    for chunk in range(0, len(keys), 50):
+        answers = await asyncio.gather(*(client.post("/console/login", data={"key": k})
+                                         for k in keys[chunk:chunk + 50]))
+        statuses += [a.status_code for a in answers]
+    return statuses
+
+
 @pytest.mark.parametrize("service,method,path", [
     ("intake", "GET", "/v1/reports/R-1"),
     ("supervision", "GET", "/v1/supervision/jiangxi/reports")])
@@ -55,3 +64,28 @@ async def test_a_flood_of_distinct_made_up_keys_is_held_to_the_lookup_rate(stack
     if seconds < 6:  # a slow machine may refill the budget as fast as the flood arrives
         assert 429 in statuses
     await asyncio.sleep(4)  # the budget refills before the next test issues keys
+
+
+async def test_the_console_sign_in_form_shares_the_api_key_cache(stack):
+    """The same unknown key typed 300 times costs one lookup; made-up keys at the form draw on the
+    API's lookup budget, and the form says so (429 with Retry-After) instead of querying on."""
+    async with httpx.AsyncClient(base_url=stack.supervision_url, timeout=60) as client:
+        before = await unknown_lookups(client)
+        statuses = await login_flood(client, ["mts_" + secrets.token_urlsafe(32)] * 300)
+        assert set(statuses) == {401} and await unknown_lookups(client) - before == 1
+
+        before = await unknown_lookups(client)
+        started = asyncio.get_running_loop().time()
+        statuses = await login_flood(client, [f"mts_{secrets.token_urlsafe(32)}"
+                                              for _ in range(600)])
+        seconds = asyncio.get_running_loop().time() - started
+        after = await unknown_lookups(client)
+        assert after - before <= 200 + 50 * seconds + 1
+        assert set(statuses) <= {401, 429} and statuses.count(401) == after - before
+        if seconds < 6:
+            assert 429 in statuses
+            busy = await client.post("/console/login",
+                                     data={"key": f"mts_{secrets.token_urlsafe(32)}"})
+            if busy.status_code == 429:
+                assert int(busy.headers["retry-after"]) >= 1 and "Too many" in busy.text
+    await asyncio.sleep(4)

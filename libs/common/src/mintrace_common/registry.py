@@ -3,6 +3,7 @@
 import difflib
 import json
 from collections.abc import Callable
+from typing import Any
 from decimal import Decimal
 
 from pydantic import ValidationError
@@ -98,59 +99,60 @@ async def change_licence(conn, licence_number: str, source: str, change: str, *,
     return snapshot is not None
 
 
+def _upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...],
+                touch: bool) -> str:
+    """INSERT … ON CONFLICT (key) DO UPDATE of every other column (and updated_at if `touch`)."""
+    values = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    updates = [f"{c} = EXCLUDED.{c}" for c in columns if c not in key]
+    updates += ["updated_at = now()"] if touch else []
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(updates)}")
+
+
+# list of the document -> (table, columns, conflict key, has updated_at, row of an entry);
+# licences are not here: each change is also written to their history.
+_LISTS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], bool, Callable[[Any], tuple]]] = {
+    "producers": ("producers", ("producer_id", "name"), ("producer_id",), True,
+                  lambda p: (p.producer_id, p.name)),
+    "facilities": ("facilities", ("facility_id", "producer_id", "province_code", "stages"),
+                   ("facility_id",), True,
+                   lambda f: (f.facility_id, f.producer_id, f.province_code, list(f.stages))),
+    "watchlist": ("watchlist", ("name", "country", "aliases", "reason"), ("name", "country"),
+                  False, lambda w: (w.name, w.country or "", list(w.aliases), w.reason)),
+    "reference_prices": ("reference_prices", ("material", "form", "usd_per_kg"),
+                         ("material", "form"), False,
+                         lambda r: (r.material, r.form, r.usd_per_kg)),
+    "fx_rates": ("fx_rates", ("currency", "usd_per_unit", "as_of"), ("currency",), True,
+                 lambda r: (r.currency, r.usd_per_unit, r.as_of)),
+    "opening_stocks": ("opening_stocks", ("facility_id", "material", "quantity_kg", "as_of"),
+                       ("facility_id", "material"), True,
+                       lambda s: (s.facility_id, s.material, s.quantity_kg, s.as_of)),
+}
+
+
 async def load(conn, doc: RegistryDocument, source: str = "registry-load",
                progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
     """Upsert every entry of `doc` in one transaction. Returns counts per list; `progress(list,
     n)` is called as each list is written (a progress bar's feed)."""
     done = progress or (lambda _name, _n: None)
+
+    async def upsert(name: str) -> None:
+        table, columns, key, touch, row = _LISTS[name]
+        entries = getattr(doc, name)
+        if entries:
+            await conn.executemany(_upsert_sql(table, columns, key, touch),
+                                   [row(e) for e in entries])
+        done(name, len(entries))
+
     async with conn.transaction():
-        if doc.producers:
-            await conn.executemany(
-                "INSERT INTO producers (producer_id, name) VALUES ($1, $2) ON CONFLICT (producer_id) "
-                "DO UPDATE SET name = EXCLUDED.name, updated_at = now()",
-                [(p.producer_id, p.name) for p in doc.producers])
-        done("producers", len(doc.producers))
-        if doc.facilities:
-            await conn.executemany(
-                "INSERT INTO facilities (facility_id, producer_id, province_code, stages) "
-                "VALUES ($1, $2, $3, $4) ON CONFLICT (facility_id) DO UPDATE SET "
-                "producer_id = EXCLUDED.producer_id, province_code = EXCLUDED.province_code, "
-                "stages = EXCLUDED.stages, updated_at = now()",
-                [(f.facility_id, f.producer_id, f.province_code, list(f.stages))
-                 for f in doc.facilities])
-        done("facilities", len(doc.facilities))
+        for name in ("producers", "facilities"):
+            await upsert(name)
         # Sorted: the ledger locks licence rows in this order too, so a load never deadlocks it.
         changed = [x.licence_number for x in sorted(doc.licences, key=lambda x: x.licence_number)
                    if await upsert_licence(conn, x, source)]
         done("licences", len(doc.licences))
-        if doc.watchlist:
-            await conn.executemany(
-                "INSERT INTO watchlist (name, country, aliases, reason) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (name, country) DO UPDATE SET aliases = EXCLUDED.aliases, "
-                "reason = EXCLUDED.reason",
-                [(w.name, w.country or "", list(w.aliases), w.reason) for w in doc.watchlist])
-        done("watchlist", len(doc.watchlist))
-        if doc.reference_prices:
-            await conn.executemany(
-                "INSERT INTO reference_prices (material, form, usd_per_kg) VALUES ($1, $2, $3) "
-                "ON CONFLICT (material, form) DO UPDATE SET usd_per_kg = EXCLUDED.usd_per_kg",
-                [(r.material, r.form, r.usd_per_kg) for r in doc.reference_prices])
-        if doc.fx_rates:
-            await conn.executemany(
-                "INSERT INTO fx_rates (currency, usd_per_unit, as_of) VALUES ($1, $2, $3) "
-                "ON CONFLICT (currency) DO UPDATE SET usd_per_unit = EXCLUDED.usd_per_unit, "
-                "as_of = EXCLUDED.as_of, updated_at = now()",
-                [(r.currency, r.usd_per_unit, r.as_of) for r in doc.fx_rates])
-        if doc.opening_stocks:
-            await conn.executemany(
-                "INSERT INTO opening_stocks (facility_id, material, quantity_kg, as_of) "
-                "VALUES ($1, $2, $3, $4) ON CONFLICT (facility_id, material) DO UPDATE SET "
-                "quantity_kg = EXCLUDED.quantity_kg, as_of = EXCLUDED.as_of, updated_at = now()",
-                [(s.facility_id, s.material, s.quantity_kg, s.as_of)
-                 for s in doc.opening_stocks])
-        done("reference_prices", len(doc.reference_prices))
-        done("fx_rates", len(doc.fx_rates))
-        done("opening_stocks", len(doc.opening_stocks))
+        for name in ("watchlist", "reference_prices", "fx_rates", "opening_stocks"):
+            await upsert(name)
     return {"producers": len(doc.producers), "facilities": len(doc.facilities),
             "licences": len(doc.licences), "licences_changed": len(changed),
             "watchlist": len(doc.watchlist), "reference_prices": len(doc.reference_prices),

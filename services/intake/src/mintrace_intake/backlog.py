@@ -19,8 +19,9 @@ from mintrace_common.kafka import security
 from mintrace_common.settings import Settings
 
 # Each stage a report passes before it is routed: (input topic, consumer group).
-PIPELINE = ((topics.RECEIVED.name, "validation"), (topics.VALIDATED.name, "license-matching"),
-            (topics.LICENSED.name, "provincial-routing"))
+PIPELINE = tuple((topic.name, topic.group(stage)) for topic, stage in (
+    (topics.RECEIVED, "validation"), (topics.VALIDATED, "license-matching"),
+    (topics.LICENSED, "provincial-routing")))
 log = telemetry.get_logger(__name__)
 
 

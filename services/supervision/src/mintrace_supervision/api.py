@@ -191,7 +191,7 @@ def create_api(res: Resources, lifespan, publish: casework.Publish,
         return jsonable_encoder({"webhooks": [dict(h) for h in hooks],
                                  "deliveries": [dict(d) for d in log]})
 
-    console.mount(app, res, publish)
+    console.mount(app, res, publish, keys)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:

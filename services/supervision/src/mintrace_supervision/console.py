@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from mintrace_common.provinces import BY_CODE, PROVINCES
 from mintrace_common.http import StorableRoute
+from mintrace_common.keycache import KeyCache, TooManyUnknownKeys
 from mintrace_common.service import Resources
 
 from . import casework, charts, i18n, store
@@ -72,10 +73,12 @@ class Refusal(Exception):
         self.status, self.title, self.message = status, title, message
 
 
-def mount(app: FastAPI, res: Resources, publish: casework.Publish) -> None:
-    """The console's routes, its static files (/console/static) and its headers."""
+def mount(app: FastAPI, res: Resources, publish: casework.Publish, keys: KeyCache) -> None:
+    """The console's routes, its static files (/console/static) and its headers. Sign-in asks
+    `keys`, the API's key cache, so a flood of made-up keys at the form costs the database no more
+    than one at the API."""
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
-    app.include_router(_router(res, publish))
+    app.include_router(_router(res, publish, keys))
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):
@@ -100,12 +103,12 @@ def language(request: Request) -> str:
 
 
 def render(request: Request, template: str, context: dict, status: int = 200,
-           person: Person | None = None) -> HTMLResponse:
+           person: Person | None = None, headers: dict[str, str] | None = None) -> HTMLResponse:
     lang = language(request)
     return templates.TemplateResponse(request, template, {
         "_": i18n.translator(lang), "lang": lang, "person": person,
         "path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-        **context}, status_code=status)
+        **context}, status_code=status, headers=headers)
 
 
 def _secure(request: Request) -> bool:
@@ -121,7 +124,7 @@ def _same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc == request.headers.get("host")
 
 
-def _router(res: Resources, publish: casework.Publish) -> APIRouter:
+def _router(res: Resources, publish: casework.Publish, keys: KeyCache) -> APIRouter:
     r = APIRouter(prefix="/console", include_in_schema=False, route_class=StorableRoute)
     session_hours = getattr(res.settings, "console_session_hours", 12.0)
 
@@ -169,7 +172,12 @@ def _router(res: Resources, publish: casework.Publish) -> APIRouter:
     async def login(request: Request) -> Response:
         form = await request.form()
         key = str(form.get("key", "")).strip()
-        who = await store.authenticate(res.pool, key) if key and _same_origin(request) else None
+        try:
+            who = await keys.identify(key) if key and _same_origin(request) else None
+        except TooManyUnknownKeys as busy:
+            return render(request, "login.html",
+                          {"error": "Too many sign-in attempts: try again in a moment."}, 429,
+                          headers={"Retry-After": str(max(1, round(busy.retry_after)))})
         if who is None or who[0] != "supervisor":
             return render(request, "login.html",
                           {"error": "That key is not a live supervisor key."}, 401)

@@ -11,6 +11,7 @@ ZH_CN = {
     "Sign in": "登录", "Sign out": "退出",
     "Supervisor key": "监管密钥",
     "That key is not a live supervisor key.": "该密钥不是有效的监管密钥。",
+    "Too many sign-in attempts: try again in a moment.": "登录尝试过多，请稍后再试。",
     "Signed in as": "当前用户",
     "Alerts": "警报", "Alert queue": "警报队列", "Reports": "报告", "Report search": "报告查询",
     "Rollup": "汇总", "Webhooks": "Webhook 通知", "Provinces": "各省概览",
