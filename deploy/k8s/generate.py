@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from mintrace_common.db import service_role
 from mintrace_common.kafka import GRACEFUL_TIMEOUT_S
 from mintrace_common.topics import TOPICS, Topic, all_topic_names, groups_of
 
@@ -53,6 +54,16 @@ class Service:
     @property
     def directory(self) -> Path:
         return ROOT / "services" / self.module.removeprefix("mintrace_")
+
+    @property
+    def database_role(self) -> str:
+        """Its role in PostgreSQL (migration 0013_service_roles): only its own privileges."""
+        return service_role(self.name)
+
+    @property
+    def database_secret(self) -> str:
+        """The Secret with the URL of its database login (a member of `database_role`)."""
+        return f"mintrace-database-{self.name}"
 
     @property
     def port(self) -> int:
@@ -171,9 +182,11 @@ def _probe(path: str, port: int, period: int, failures: int) -> dict:
 
 def deployment(s: Service) -> dict:
     port = s.port
+    # each service logs in as a database user of its own (its Secret) and acts as its role
     env = [{"name": "SERVICE_NAME", "value": s.name},
            {"name": "DATABASE_URL",
-            "valueFrom": {"secretKeyRef": {"name": "mintrace-database", "key": "url"}}}]
+            "valueFrom": {"secretKeyRef": {"name": s.database_secret, "key": "url"}}},
+           {"name": "DATABASE_ROLE", "value": s.database_role}]
     if service_user(s) is not None:
         env += [{"name": "KAFKA_SASL_USERNAME", "value": f"mintrace-{s.name}"},
                 {"name": "KAFKA_SASL_PASSWORD",

@@ -149,8 +149,11 @@ class Processes:
         return proc
 
     def start_service(self, name: str, env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
+        """Run service `name` as its own database role (`env` may say otherwise)."""
+        from mintrace_common.db import service_role
+
         return self.start(name, [sys.executable, "-m", SERVICES[name]],
-                          {"SERVICE_NAME": name, **env}, log)
+                          {"SERVICE_NAME": name, "DATABASE_ROLE": service_role(name), **env}, log)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs[name]

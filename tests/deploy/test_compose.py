@@ -3,12 +3,14 @@ every service on Apache Kafka in KRaft mode, in the right order, with telemetry.
 
 import copy
 import json
+import re
 from importlib import resources
 
 import jsonschema
 import pytest
 import yaml
 
+from mintrace_common.db import service_role
 from mintrace_common.kafka import GRACEFUL_TIMEOUT_S
 
 from deploy_helpers import ROOT, service_dirs, service_names
@@ -83,6 +85,7 @@ def test_every_service_is_built_from_its_dockerfile_and_waits_for_its_dependenci
         assert deps["migrate"]["condition"] == "service_completed_successfully", name
         assert "/readyz" in " ".join(svc["healthcheck"]["test"]), name
         assert svc["environment"]["SERVICE_NAME"] == name
+        assert svc["environment"]["DATABASE_ROLE"] == service_role(name), name
         assert svc["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://otel-collector")
         assert _duration_s(svc["stop_grace_period"]) > GRACEFUL_TIMEOUT_S, name
 
@@ -115,3 +118,37 @@ def test_traces_flow_through_the_collector_to_jaeger(compose):
     assert "otlp" in pipeline["receivers"]
     exporters = [config["exporters"][e] for e in pipeline["exporters"]]
     assert any(e.get("endpoint", "").startswith("jaeger:") for e in exporters)
+
+
+def _interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's `${VAR}` / `${VAR:-default}` interpolation against `env`."""
+    return re.sub(r"\$\{(\w+)(?::?-([^}]*))?\}",
+                  lambda m: env.get(m[1]) or (m[2] or ""), value)
+
+
+def _published(compose: dict, env: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(service, host address, host port) of every published port, `env` interpolated."""
+    out = []
+    for name, svc in compose["services"].items():
+        for port in svc.get("ports", []):
+            if isinstance(port, dict):
+                out.append((name, _interpolate(str(port.get("host_ip", "")), env),
+                            _interpolate(str(port.get("published", "")), env)))
+                continue
+            parts = _interpolate(str(port), env).split(":")
+            host = parts[0] if len(parts) == 3 else ""    # no address: every interface
+            out.append((name, host, parts[-2] if len(parts) > 1 else ""))
+    return out
+
+
+def test_every_published_port_is_bound_to_loopback_by_default(compose):
+    published = _published(compose, {})
+    assert {name for name, _, _ in published} >= {"postgres", "kafka", "intake", "supervision",
+                                                  "otel-collector", "jaeger"}
+    exposed = [(name, host, port) for name, host, port in published if host != "127.0.0.1"]
+    assert not exposed, f"published beyond loopback: {exposed}"
+
+
+def test_the_bind_address_is_overridable_for_every_published_port(compose):
+    published = _published(compose, {"MINTRACE_BIND_ADDRESS": "0.0.0.0"})
+    assert published and all(host == "0.0.0.0" for _, host, _ in published), published

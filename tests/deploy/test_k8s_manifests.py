@@ -10,6 +10,7 @@ import sys
 import pytest
 import yaml
 
+from mintrace_common.db import service_role
 from mintrace_common.kafka import GRACEFUL_TIMEOUT_S
 from mintrace_common.provinces import NATIONAL, PROVINCES
 from mintrace_common.topics import TOPICS, all_topic_names, groups_of
@@ -310,3 +311,16 @@ def test_the_dev_overlay_ships_a_strimzi_cluster_with_tls_scram_and_acls():
     [listener] = kafka["spec"]["kafka"]["listeners"]
     assert listener["tls"] and listener["authentication"]["type"] == "scram-sha-512"
     assert listener["port"] == 9093 and kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
+
+
+def test_each_service_logs_in_to_the_database_as_its_own_user_and_role(rendered):
+    overlay, docs = rendered
+    secrets, roles = {}, {}
+    for name, dep in by_kind(docs, "Deployment").items():
+        env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+        secrets[name] = env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"]
+        roles[name] = env["DATABASE_ROLE"]["value"]
+    assert roles == {name: service_role(name) for name in service_names()}
+    assert len(set(secrets.values())) == len(secrets), f"a shared database Secret: {secrets}"
+    if overlay == "dev":   # generated there; prod's come from outside the repository
+        assert set(secrets.values()) <= set(by_kind(docs, "Secret"))

@@ -51,11 +51,20 @@ class Pool:
         return getattr(self._pool, name)
 
 
+def service_role(service: str) -> str:
+    """The database role a service runs as (migration 0013_service_roles creates them)."""
+    return "mintrace_" + service.replace("-", "_")
+
+
 async def create_pool(url: str, min_size: int = 1, max_size: int = 8,
-                      limits: Limits = Limits()) -> Pool:
+                      limits: Limits = Limits(), role: str | None = None) -> Pool:
+    """`role`: every connection acts as that role (set when the connection opens, so it is the
+    session's default: `RESET ROLE` or the pool's reset on release come back to it, never to
+    the login user's own privileges). The login user must be a member of it."""
+    settings = limits.server_settings() | ({"role": role} if role else {})
     pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
                                      init=_init_connection, command_timeout=60,
-                                     server_settings=limits.server_settings())
+                                     server_settings=settings)
     return Pool(pool, limits.acquire_timeout_s)
 
 

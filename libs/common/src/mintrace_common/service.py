@@ -35,7 +35,8 @@ class Resources:
 
     async def open(self) -> None:
         self._pool = await db.create_pool(self.settings.database_url, self.settings.db_pool_min,
-                                          self.settings.db_pool_max, db.Limits.of(self.settings))
+                                          self.settings.db_pool_max, db.Limits.of(self.settings),
+                                          role=self.settings.database_role)
 
     async def close(self) -> None:
         await self.publisher.stop()

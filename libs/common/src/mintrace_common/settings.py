@@ -9,6 +9,9 @@ class Settings(BaseSettings):
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/mintrace"
+    database_role: str | None = Field(default=None, description="the service's database role "
+                                      "(mintrace_<service>, created by the migrations): every "
+                                      "pooled connection acts with its privileges only")
     service_name: str = "mintrace"
     http_host: str = "127.0.0.1"
     http_port: int = 8080

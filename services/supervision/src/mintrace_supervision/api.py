@@ -88,15 +88,18 @@ def create_api(res: Resources, lifespan, publish: casework.Publish,
             raise HTTPProblem(422, "malformed cursor", [
                 Problem(code="CURSOR_INVALID", path="query.cursor", message=str(exc))]) from None
 
-    def page(items: list[Any], limit: int, kind: str, key) -> dict:
-        more = len(items) > limit
+    def page(items: list[Any], limit: int, kind: str, key, cut: bool = False) -> dict:
+        """The first `limit` items and, when more follow (`cut`: the store stopped short of
+        them), the cursor after the last one."""
+        more = cut or len(items) > limit
         items = items[:limit]
         return {"items": [i for i, _ in items],
                 "next_cursor": pages.encode(kind, key(items[-1][1])) if more else None}
 
     @app.get("/v1/supervision/{province}/reports", responses=ANSWERS,
              summary="Routed reports (supervision records, every decision attached), "
-                     "in routing order; time filters apply to occurred_at")
+                     "in routing order; time filters apply to occurred_at. A page ends after "
+                     "`limit` items or once its records pass 4 MiB: follow next_cursor")
     async def list_reports(scope: Scope, limit: Limit = 100, cursor: Cursor = None,
                            since: Since = None, until: Until = None, material: str | None = None,
                            type: ReportType | None = None, producer_id: str | None = None,
@@ -105,7 +108,8 @@ def create_api(res: Resources, lifespan, publish: casework.Publish,
         rows = await store.reports(res.pool, store.Filters(scope, since, until, material, type,
                                                            producer_id, report_id),
                                    key[0] if key else None, limit + 1)
-        return page([(r["record"], r) for r in rows], limit, "reports", lambda r: [r["seq"]])
+        return page([(r["record"], r) for r in rows], limit, "reports", lambda r: [r["seq"]],
+                    cut=bool(rows) and len(rows) < rows[0]["found"])
 
     @app.get("/v1/supervision/{province}/alerts", responses=ANSWERS,
              summary="Alerts, by raised_at; `material` matches the material of the cited reports")

@@ -53,9 +53,16 @@ async def authenticate(pool: asyncpg.Pool, key: str) -> tuple[str, str, str] | N
         return await keys.holder(conn, key)
 
 
+PAGE_BYTES = 4 * 2**20  # a page of records stops once its JSON passes this
+
+
 async def reports(pool: asyncpg.Pool, f: Filters, after: int | None,
-                  limit: int, newest: bool = False) -> list[asyncpg.Record]:
-    """Routed reports in routing order (`newest`: the latest first, no cursor)."""
+                  limit: int, newest: bool = False,
+                  max_bytes: int = PAGE_BYTES) -> list[asyncpg.Record]:
+    """Routed reports in routing order (`newest`: the latest first, no cursor), at most `limit`
+    and no more than `max_bytes` of records: the first record is always returned and the one
+    that passes the bound is the last. Each row carries `found`, how many of the first `limit`
+    matched, so that `len(rows) < found` says the byte bound cut the page short."""
     w = Where(["record IS NOT NULL"])
     w.opt("province_code = {0}", f.province_code)
     w.opt("occurred_at >= {0}", f.since)
@@ -66,9 +73,15 @@ async def reports(pool: asyncpg.Pool, f: Filters, after: int | None,
     w.opt("report_id = {0}", f.report_id)
     w.opt("seq > {0}", after)
     order = "seq DESC" if newest else "seq"
-    sql = f"SELECT seq, record FROM routed_reports WHERE {w.sql} ORDER BY {order} {w.limit(limit)}"
+    # the size is measured in the database so that records past the bound never leave it
+    sql = (f"WITH page AS (SELECT seq, record, octet_length(record::text) AS bytes "
+           f"FROM routed_reports WHERE {w.sql} ORDER BY {order} {w.limit(limit)}), "
+           f"sized AS (SELECT seq, record, sum(bytes) OVER (ORDER BY {order}) - bytes AS before, "
+           f"count(*) OVER () AS found FROM page) "
+           f"SELECT seq, record, found FROM sized WHERE before < ${len(w.params) + 1} "
+           f"ORDER BY {order}")
     async with pool.acquire() as conn:
-        return await conn.fetch(sql, *w.params)
+        return await conn.fetch(sql, *w.params, max_bytes)
 
 
 ALERT = ("alert_id, type, severity, province_code, producer_id, report_ids, summary, raised_at, "

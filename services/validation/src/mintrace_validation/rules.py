@@ -37,6 +37,23 @@ class RegistryView:
     facilities: dict[str, tuple[str, tuple[str, ...]]]  # facility_id -> (producer_id, stages)
 
 
+Key = tuple[str, str]  # (producer_id, report_id): what a verdict is kept under
+
+
+def key_of(received) -> Key:
+    return received.producer_id, received.report_id
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judgement on one report: rejected when it has problems; warnings only matter to a
+    valid one."""
+
+    problems: list[Problem]
+    warnings: list[Problem]
+    at: datetime
+
+
 @dataclass(frozen=True)
 class Context:
     registry: RegistryView
@@ -173,3 +190,9 @@ def warnings(report: Report, now: datetime, late_after: timedelta = LATE_AFTER) 
         out.append(_p("COUNTERPARTY_ID_MISSING", "counterparty.id",
                       "a Chinese counterparty is identified by its USCC"))
     return out
+
+
+def judge(report: Report, registry: RegistryView, now: datetime,
+          late_after: timedelta = LATE_AFTER) -> Verdict:
+    problems = check(report, registry, now, late_after)
+    return Verdict(problems, [] if problems else warnings(report, now, late_after), now)
