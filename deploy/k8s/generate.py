@@ -57,7 +57,7 @@ class Service:
 
     @property
     def database_role(self) -> str:
-        """Its role in PostgreSQL (migration 0013_service_roles): only its own privileges."""
+        """Its role in PostgreSQL (migration 0015_service_roles): only its own privileges."""
         return service_role(self.name)
 
     @property

@@ -1,4 +1,4 @@
-"""Each service runs as a database role of its own (migration 0013_service_roles) with only the
+"""Each service runs as a database role of its own (migration 0015_service_roles) with only the
 privileges it needs: checked on a real PostgreSQL server, through the pool the services use."""
 
 import asyncio

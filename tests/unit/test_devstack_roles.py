@@ -1,5 +1,5 @@
 """The dev and test stacks run every service as its own database role, so that the whole suite
-exercises the grants of migration 0013_service_roles."""
+exercises the grants of migration 0015_service_roles."""
 
 from pathlib import Path
 

@@ -52,7 +52,7 @@ class Pool:
 
 
 def service_role(service: str) -> str:
-    """The database role a service runs as (migration 0013_service_roles creates them)."""
+    """The database role a service runs as (migration 0015_service_roles creates them)."""
     return "mintrace_" + service.replace("-", "_")
 
 

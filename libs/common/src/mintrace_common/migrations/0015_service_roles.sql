@@ -59,3 +59,8 @@ GRANT SELECT, INSERT, UPDATE ON cases, webhooks, webhook_deliveries TO mintrace_
 GRANT SELECT, INSERT ON case_history, webhook_attempts TO mintrace_supervision;
 GRANT SELECT, INSERT, UPDATE, DELETE ON case_events_outbox, console_sessions
     TO mintrace_supervision;
+
+-- cancellations (migration 0013): the quota each cancellation gave back, kept by license
+-- matching; the cancellations routing has withdrawn from the rollup.
+GRANT SELECT, INSERT, UPDATE ON licence_restorations TO mintrace_license_matching;
+GRANT SELECT, INSERT ON routing_cancellations TO mintrace_provincial_routing;
