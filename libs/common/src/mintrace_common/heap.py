@@ -4,8 +4,8 @@ A consuming service holds a large, permanent heap once warm (the registry, OpenC
 pypinyin's dictionaries in name folding: ~270,000 objects), and each batch allocates tens of
 thousands of short-lived objects. With CPython's defaults every older-generation collection
 walks that whole permanent heap again (a full collection of it took ~1 s here). So: once the
-first batch has gone through (lazily loaded dictionaries included), collect once and move what
-survives out of the collector's sight (`gc.freeze`), and collect the young generation less often.
+first batch has gone through (lazily loaded dictionaries included), move the heap out of the
+collector's sight (`gc.freeze`), and collect the young generation less often.
 Reference counting still frees everything as before; only cycles among frozen objects are never
 collected, and those are the process's permanent state."""
 
@@ -19,12 +19,12 @@ class Heap:
         self.frozen = False
 
     def settle(self) -> None:
-        """Once per process, after warm-up: collect, freeze the survivors, collect less often."""
+        """Once per process, after warm-up: freeze the heap, collect less often."""
         if self.frozen:
             return
         self.frozen = True
-        gc.collect()
-        gc.freeze()
+        gc.freeze()  # no collection first: a full one costs ~1 s of CPU on this heap, and the
+        # few cycles of garbage it would find stay (frozen) for good
         _, older, oldest = gc.get_threshold()
         gc.set_threshold(YOUNG_THRESHOLD, older, oldest)
 

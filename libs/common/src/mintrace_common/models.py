@@ -4,6 +4,7 @@ import re
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import (AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema,
@@ -473,4 +474,25 @@ def trusted(model: type[BaseModel]) -> SchemaValidator:
     instances as `model.model_validate_json` for every record that passes it, without the
     checks that can only refuse. The models stay the one source of truth for the shapes.
     `trusted(M).validate_json(body)` raises ValidationError on a malformed record."""
-    return SchemaValidator(_without_checks(model.__pydantic_core_schema__))
+    schema = _without_checks(model.__pydantic_core_schema__)
+    # pydantic-core reuses a complete model class's own (checking) validator wherever the class
+    # appears in a schema: mark the classes incomplete while this one is built
+    classes = {c for c in _models_in(schema) if c.__dict__.get("__pydantic_complete__")}
+    try:
+        for c in classes:
+            type.__setattr__(c, "__pydantic_complete__", False)
+        return SchemaValidator(schema)
+    finally:
+        for c in classes:
+            type.__setattr__(c, "__pydantic_complete__", True)
+
+
+def _models_in(schema: Any) -> Iterator[type]:
+    if isinstance(schema, dict):
+        if schema.get("type") == "model":
+            yield schema["cls"]
+        for v in schema.values():
+            yield from _models_in(v)
+    elif isinstance(schema, list):
+        for v in schema:
+            yield from _models_in(v)
