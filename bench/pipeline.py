@@ -110,7 +110,7 @@ class Kafka:
         return sum(ends.values()), done
 
 
-async def idle(bootstrap: str, timeout: float = 300) -> None:
+async def idle(bootstrap: str, timeout: float = 120) -> None:
     """Until every stage has committed all of its input (or `timeout`): the reference hop
     measured while our own services drain a backlog measures them, not the machine."""
     deadline = time.monotonic() + timeout

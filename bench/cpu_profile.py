@@ -4,7 +4,7 @@ while it drains its accumulated input alone (as bench/pipeline.py times the hops
 py-spy's collapsed stacks per service under `--out` and prints, per service, the functions with
 the largest share of samples (own time and inclusive).
 
-    .venv/bin/python bench/profile.py [--reports 4000] [--out bench/results/profile]
+    .venv/bin/python bench/cpu_profile.py [--reports 4000] [--out bench/results/profile]
 
 `pidstat -u 1` beside it shows the broker's and PostgreSQL's share of the machine.
 """
