@@ -88,7 +88,7 @@ async def service(url: str, reports: list[ValidatedReport], work: Path) -> tuple
     procs = devstack.Processes()
     try:
         await devstack.create_topics(bootstrap)
-        hop = await raw_hop(bootstrap, len(reports))
+        hop, _ = await raw_hop(bootstrap, len(reports))
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
         await producer.start()
         await asyncio.gather(*[await producer.send(topics.VALIDATED.name,

@@ -28,9 +28,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from mintrace import devstack
 from mintrace_common import examples, topics
@@ -51,8 +53,9 @@ def pct(values: list[float], p: float) -> float | None:
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
-async def raw_hop(bootstrap: str, n: int) -> float:
-    """msg/s of one aiokafka consumer that decodes, validates and re-produces each message."""
+async def raw_hop(bootstrap: str, n: int) -> tuple[float, float]:
+    """msg/s of one aiokafka consumer that decodes, validates and re-produces each message, and
+    its CPU time per message (µs, this process)."""
     src, dst = f"bench.in.{secrets.token_hex(3)}", f"bench.out.{secrets.token_hex(3)}"
     await devstack.create_topics(bootstrap, [(src, 12, -1), (dst, 12, -1)])
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
@@ -65,7 +68,8 @@ async def raw_hop(bootstrap: str, n: int) -> float:
     done, started = 0, None
     while done < n:
         batch = await consumer.getmany(timeout_ms=1000, max_records=500)
-        started = started or time.perf_counter()
+        if started is None:
+            started, cpu0 = time.perf_counter(), time.process_time()
         futures = []
         for records in batch.values():
             for r in records:
@@ -75,9 +79,10 @@ async def raw_hop(bootstrap: str, n: int) -> float:
         await consumer.commit()
         done += len(futures)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu0
     await consumer.stop()
     await producer.stop()
-    return n / elapsed
+    return n / elapsed, cpu / n * 1e6
 
 
 class Kafka:
@@ -105,6 +110,19 @@ class Kafka:
         return sum(ends.values()), done
 
 
+async def idle(bootstrap: str, timeout: float = 120) -> None:
+    """Until every stage has committed all of its input (or `timeout`): the reference hop
+    measured while our own services drain a backlog measures them, not the machine."""
+    deadline = time.monotonic() + timeout
+    async with Kafka(bootstrap) as kafka:
+        while time.monotonic() < deadline:
+            lags = [end - done for end, done in
+                    [await kafka.offsets(topic, name) for name, topic in STAGES]]
+            if not any(lags):
+                return
+            await asyncio.sleep(0.5)
+
+
 def loadgen(stack: devstack.Stack, keys_file: Path, out: Path, rate: float, duration: float = 0,
             total: int = 0) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(HERE / "loadgen.py"), "--url", stack.intake_url,
@@ -119,33 +137,70 @@ async def wait_process(proc: subprocess.Popen) -> None:
         raise RuntimeError(f"the load generator failed ({proc.returncode})")
 
 
+def counter(metrics_text: str, name: str, topic: str) -> float:
+    """A counter's value for `topic` from a Prometheus text page (0 when absent)."""
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels.get("topic") == topic:
+                return sample.value
+    return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
+
+
+async def time_stage(kafka: "Kafka", metrics_url: str, topic: str, group: str, pid: int,
+                     timeout: float = 600) -> tuple[int, float | None, float | None]:
+    """Records a just-started stage worked through and its msg/s: from the first poll in which
+    it had fetched records (its own `consumed` counter) to the first in which it had processed
+    every record of its input and committed them (end offsets read again each time: a record
+    may still be arriving when the stage starts). Timing by committed offsets alone read 0 when
+    a fast stage committed everything at once (one commit per second). Also the stage's CPU
+    time per record over the same span (µs): on a shared machine it moves far less than msg/s."""
+    first = cpu0 = None
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while time.monotonic() < deadline:
+            try:
+                page = (await http.get(metrics_url)).text
+            except httpx.HTTPError:  # not listening yet
+                await asyncio.sleep(0.05)
+                continue
+            now = time.perf_counter()
+            consumed = counter(page, "mintrace_messages_received_total", topic)
+            processed = counter(page, "mintrace_messages_processed_total", topic)
+            if first is None and consumed > 0:
+                first, cpu0 = now, cpu_s(pid)
+            end, done = await kafka.offsets(topic, group)
+            if first is not None and done >= end and processed > 0:
+                return (int(processed), processed / max(now - first, 1e-3),
+                        (cpu_s(pid) - cpu0) / processed * 1e6)
+            await asyncio.sleep(0.05)
+    return 0, None, None
+
+
 async def service_hops(stack: devstack.Stack, keys_file: Path, n: int, work: Path) -> dict:
     """Intake alone, then each consuming service alone on its accumulated input."""
     stack.start_services(["intake"])
-    t0 = time.perf_counter()
+    pid = stack.procs.procs["intake"].pid
+    t0, cpu0 = time.perf_counter(), cpu_s(pid)
     await wait_process(loadgen(stack, keys_file, work / "hop-intake.json", 0, total=n))
     intake = json.loads((work / "hop-intake.json").read_text())
     hops = {"intake": len(intake["accepted"]) / (time.perf_counter() - t0)}
+    # (includes its status projection and backlog polling, and the load generator's start-up)
+    cpu_us = {"intake": (cpu_s(pid) - cpu0) / max(len(intake["accepted"]), 1) * 1e6}
     async with Kafka(stack.bootstrap) as kafka:
         for name, topic in STAGES:
-            end, _ = await kafka.offsets(topic, name)
-            stack.start_services([name])
-            first = None
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline:
-                _, done = await kafka.offsets(topic, name)
-                now = time.perf_counter()
-                if first is None and done > 0:
-                    first = (now, done)
-                if done >= end:
-                    break
-                await asyncio.sleep(0.05)
-            if first is None or now <= first[0]:
-                hops[name] = None
-            else:
-                hops[name] = (end - first[1]) / (now - first[0])
-            print(f"  hop {name:20} {end:7d} records  {hops[name] or 0:8.0f} msg/s", flush=True)
-    return hops
+            port = devstack.free_port()
+            proc = stack.procs.start_service(name, {**stack.env(), "METRICS_PORT": str(port)},
+                                             stack.log_dir / f"{name}.log")
+            count, hops[name], cpu_us[name] = await time_stage(
+                kafka, f"http://127.0.0.1:{port}/metrics", topic, name, proc.pid)
+            print(f"  hop {name:20} {count:7d} records  {hops[name] or 0:8.0f} msg/s "
+                  f"{cpu_us[name] or 0:7.0f} µs CPU/record", flush=True)
+    return hops, cpu_us
 
 
 class Routed:
@@ -273,10 +328,12 @@ async def main() -> None:
         keys_file = work / "keys.json"
         keys_file.write_text(json.dumps(await devstack.issue_producer_keys(stack.database_url)))
         print(f"reference: raw aiokafka hop, {args.reports} msgs …", flush=True)
-        ref = report["raw_hop_per_s"] = await raw_hop(stack.bootstrap, args.reports)
+        ref, report["raw_hop_cpu_us"] = await raw_hop(stack.bootstrap, args.reports)
+        report["raw_hop_per_s"] = ref
         print(f"  {ref:.0f} msg/s\nhops: {args.reports} reports, one service at a time …",
               flush=True)
-        hops = report["hops_per_s"] = await service_hops(stack, keys_file, args.reports, work)
+        hops, cpu_us = await service_hops(stack, keys_file, args.reports, work)
+        report["hops_per_s"], report["hops_cpu_us_per_record"] = hops, cpu_us
         stack.start_services(["supervision"])
         routed = Routed(stack.bootstrap)
         await routed.start()
@@ -288,8 +345,10 @@ async def main() -> None:
             print(f"open loop: {rate:.0f} reports/s for {args.duration:.0f} s …", flush=True)
             table.append(await open_loop(stack, keys_file, rate, args.duration, work, routed))
         report["rss_mb_after_open_loop"] = rss_mb(stack)
-        print("reference again (the machine is shared) …", flush=True)
-        report["raw_hop_again_per_s"] = await raw_hop(stack.bootstrap, args.reports)
+        print("reference again (the machine is shared), once the pipeline is idle …", flush=True)
+        await idle(stack.bootstrap)
+        report["raw_hop_again_per_s"], report["raw_hop_again_cpu_us"] = await raw_hop(
+            stack.bootstrap, args.reports)
         ref = report["raw_hop_mean_per_s"] = (report["raw_hop_per_s"]
                                               + report["raw_hop_again_per_s"]) / 2
         slowest = min((n for n, _ in STAGES if hops.get(n)), key=lambda n: hops[n])
@@ -312,8 +371,13 @@ async def main() -> None:
     print(f"\n{'measure':44} {'value':>10} {'/ raw hop':>10}")
     print(f"{'raw aiokafka hop, mean of first and last (msg/s)':44} {ref:10.0f} {1:10.2f}"
           f"   ({report['raw_hop_per_s']:.0f} and {report['raw_hop_again_per_s']:.0f})")
+    raw_cpu = (report["raw_hop_cpu_us"] + report["raw_hop_again_cpu_us"]) / 2
+    print(f"{'raw hop CPU per message (µs)':44} {raw_cpu:10.0f} {1:10.2f}")
     for name, rate in hops.items():
         print(f"{'hop ' + name + ' (msg/s)':44} {rate or 0:10.0f} {(rate or 0) / ref:10.2f}")
+    for name, us in cpu_us.items():
+        print(f"{'hop ' + name + ' CPU per record (µs; raw/it)':44} {us or 0:10.0f} "
+              f"{raw_cpu / (us or 1e9):10.2f}")
     print(f"{'end to end, intake -> national (reports/s)':44} {e2e['rate']:10.0f} "
           f"{e2e['rate'] / ref:10.2f}")
     if "scale_out" in report:

@@ -220,3 +220,12 @@ def test_database_errors_are_classified_by_sqlstate():
     assert [c.__name__ for c in permanent if is_transient(c("x"))] == []
     assert is_transient(ConnectionResetError()) and not is_transient(ValueError())
     assert not is_transient(MessageSizeTooLargeError())
+
+
+async def test_the_heap_is_frozen_once_and_only_after_a_first_batch_went_through():
+    consumer = FakeConsumer(partitions=2, per_partition=12, batch=5)
+    calls = []
+    loop = Loop(stage(FakeProducer()), consumer, in_flight=3, commit_interval=0.01,
+                poll_ms=10, warmed=lambda: calls.append(sum(consumer.position.values())))
+    await run_until_drained(loop, consumer)
+    assert len(calls) == 1 and calls[0] > 0

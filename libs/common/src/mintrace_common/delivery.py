@@ -18,7 +18,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeVar
 
 import backoff
@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 from . import telemetry
 from .errors import is_transient
 from .metrics import METRICS
-from .models import DeadLetter
+from .models import DeadLetter, trusted
 from .publisher import Emit, Publisher, Refused, declare
 from .topics import Topic
 
@@ -55,11 +55,16 @@ def key_of(record: Any) -> str:
     return k.decode(errors="replace") if isinstance(k, bytes) else (k or "")
 
 
-def decode(model: type[M], records: Sequence[Any]) -> tuple[list[tuple[Any, M]], list[Failed]]:
+def decode(model: type[M], records: Sequence[Any], internal: bool = False
+           ) -> tuple[list[tuple[Any, M]], list[Failed]]:
+    """Each record as `model`; one that does not decode is poison. A record of an `internal`
+    topic (one of our services wrote it from validated values) is decoded without the checks
+    that can only refuse (models.trusted); an outside system's is validated in full."""
+    validate = trusted(model).validate_json if internal else model.model_validate_json
     items, poison = [], []
     for record in records:
         try:
-            items.append((record, model.model_validate_json(record.value or b"")))
+            items.append((record, validate(record.value or b"")))
         except ValidationError as exc:
             poison.append(Failed(record, f"undecodable {model.__name__}: {exc}"))
     return items, poison
@@ -94,9 +99,8 @@ def with_traces(emits: list[Emit], records: Sequence[Any]) -> list[Emit]:
         return emits
     traces = {key_of(r): tuple((k, v) for k, v in (r.headers or ()) if k in telemetry.TRACE_HEADERS)
               for r in records}
-    return [e if e.trace is not None else
-            Emit(e.topic, e.key, e.value, e.trace_key, e.headers,
-                 traces.get(e.trace_key or e.key, ())) for e in emits]
+    return [e if e.trace is not None else replace(e, trace=traces.get(e.trace_key or e.key, ()))
+            for e in emits]
 
 
 @dataclass
@@ -118,7 +122,8 @@ class Stage(Generic[M]):
         started = time.perf_counter()
         with telemetry.consuming(self.source.name, self.group, records):
             async with self._turn:  # one batch at a time through fn, in offset order
-                items, poison = decode(self.model or self.source.model, records)
+                items, poison = decode(self.model or self.source.model, records,
+                                       self.source.internal)
                 emits, failed = await run(self.fn, items)
                 sent = await self.publisher.enqueue(with_traces(emits, records))
             refused = await sent.acknowledged()  # the next batch runs meanwhile
@@ -133,10 +138,10 @@ class Stage(Generic[M]):
         METRICS.inc("processed_total", len(items), topic=topic)
         METRICS.observe("batch_seconds", time.perf_counter() - started, topic=topic)
         now_ms = time.time() * 1000
+        latency = METRICS.histogram("latency_seconds", topic=topic)
         for record, _ in items:
             if record.timestamp and record.timestamp > 0:
-                METRICS.observe("latency_seconds", max(0.0, now_ms - record.timestamp) / 1000,
-                                topic=topic)
+                latency.observe(max(0.0, now_ms - record.timestamp) / 1000)
 
     def _failed_outputs(self, refused: list[Refused], items: list[tuple[Any, M]]) -> list[Failed]:
         by_key = {key_of(r): r for r, _ in items}
@@ -184,10 +189,12 @@ class Loop:
 
     def __init__(self, stage: Stage, consumer: Consumer, *, in_flight: int = 4,
                  commit_interval: float = 1.0, poll_ms: int = 200,
-                 retry_max_s: float = 30.0) -> None:
+                 retry_max_s: float = 30.0,
+                 warmed: Callable[[], None] | None = None) -> None:
         self.stage, self.consumer = stage, consumer
         self.in_flight, self.commit_interval, self.poll_ms = in_flight, commit_interval, poll_ms
         self.retry_max_s = retry_max_s
+        self.warmed = warmed  # called once, after the first batch went through (heap.Heap.settle)
         self.pending: deque[_InFlight] = deque()
         self.done: dict[TopicPartition, int] = {}
         self.last_commit = time.monotonic()
@@ -237,6 +244,9 @@ class Loop:
         if self.pending and self.pending[0] is head:  # a concurrent drain may have settled it
             self.pending.popleft()
             self.done.update(head.next)
+            if self.warmed is not None:
+                warmed, self.warmed = self.warmed, None
+                warmed()
 
     async def commit(self) -> None:
         offsets = {tp: OffsetAndMetadata(o, "") for tp, o in self.done.items()}

@@ -49,8 +49,12 @@ class Metrics:
         (c.labels(**labels) if labels else c).inc(n)
 
     def observe(self, name: str, value: float, **labels: str) -> None:
+        self.histogram(name, **labels).observe(value)
+
+    def histogram(self, name: str, **labels: str):
+        """One labelled histogram, to observe many values with one label lookup."""
         h = self.histograms[name]
-        (h.labels(**labels) if labels else h).observe(value)
+        return h.labels(**labels) if labels else h
 
 
     def set(self, name: str, value: float, **labels: str) -> None:

@@ -3,11 +3,13 @@
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from functools import cache
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
 
 from pydantic import (AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema,
                       field_validator)
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, SchemaValidator
 
 from .materials import MATERIALS
 
@@ -81,6 +83,9 @@ def _bounded(v: Decimal, low: Decimal, high: Decimal, what: str, low_inclusive: 
     return v
 
 
+_set = object.__setattr__
+
+
 class Wire(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -90,7 +95,17 @@ class Wire(BaseModel):
         (a field given replaces the base's), without dumping and validating the whole report
         again: every stage of the pipeline adds a few fields, and this runs once per report on
         the hot path. The caller supplies fields of the right types."""
-        return cls.model_construct(**{**dict(base), **fields})
+        values = {**base.__dict__, **fields}
+        if values.keys() != cls.__pydantic_fields__.keys() or cls.__pydantic_post_init__:
+            return cls.model_construct(**values)
+        # every field given (the usual case): what model_construct does, without its per-field
+        # alias and default handling
+        m = cls.__new__(cls)
+        _set(m, "__dict__", values)
+        _set(m, "__pydantic_fields_set__", set(values))
+        _set(m, "__pydantic_extra__", None)
+        _set(m, "__pydantic_private__", None)
+        return m
 
 
 class Quantity(Wire):
@@ -447,3 +462,50 @@ class DeadLetter(Wire):
     error: str
     consumer_group: str
     value: str  # the original bytes, decoded as UTF-8 with replacement
+
+
+# --- decoding what our own services wrote --------------------------------------------------------
+
+def _without_checks(schema: Any) -> Any:
+    """A pydantic-core schema without its checks that only refuse: our function validators
+    (decimal and date-time text formats, integer strictness, ranges, plausible years) and string
+    patterns. Types, enums, required fields, extra="forbid" and conversions stay."""
+    if isinstance(schema, dict):
+        if schema.get("type") in ("function-before", "function-after") and "schema" in schema:
+            return _without_checks(schema["schema"])
+        return {k: _without_checks(v) for k, v in schema.items()
+                if not (k == "pattern" and schema.get("type") == "str")}
+    if isinstance(schema, list):
+        return [_without_checks(x) for x in schema]
+    return schema
+
+
+@cache
+def trusted(model: type[BaseModel]) -> SchemaValidator:
+    """A decoder of `model` for records our own services wrote (the contract was checked once,
+    at intake, and every stage builds its output from validated values): the same model
+    instances as `model.model_validate_json` for every record that passes it, without the
+    checks that can only refuse. The models stay the one source of truth for the shapes.
+    `trusted(M).validate_json(body)` raises ValidationError on a malformed record."""
+    schema = _without_checks(model.__pydantic_core_schema__)
+    # pydantic-core reuses a complete model class's own (checking) validator wherever the class
+    # appears in a schema: mark the classes incomplete while this one is built
+    classes = {c for c in _models_in(schema) if c.__dict__.get("__pydantic_complete__")}
+    try:
+        for c in classes:
+            type.__setattr__(c, "__pydantic_complete__", False)
+        return SchemaValidator(schema)
+    finally:
+        for c in classes:
+            type.__setattr__(c, "__pydantic_complete__", True)
+
+
+def _models_in(schema: Any) -> Iterator[type]:
+    if isinstance(schema, dict):
+        if schema.get("type") == "model":
+            yield schema["cls"]
+        for v in schema.values():
+            yield from _models_in(v)
+    elif isinstance(schema, list):
+        for v in schema:
+            yield from _models_in(v)

@@ -36,6 +36,8 @@ class Emit:
     trace_key: str | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
     trace: tuple[tuple[str, bytes], ...] | None = field(default=None, compare=False)
+    # `value` already encoded, when the caller needed its JSON anyway (encode each record once)
+    body: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,8 @@ class Publisher:
             headers = [CONTENT_TYPE, *(current if e.trace is None else e.trace), *e.headers]
             try:
                 sent.pending.append((e, await self._producer.send(
-                    e.topic, _encode(e.value, bodies), e.key.encode(), headers)))
+                    e.topic, e.body if e.body is not None else _encode(e.value, bodies),
+                    e.key.encode(), headers)))
             except TOO_LARGE as exc:
                 sent.refused.append(Refused(e, f"{type(exc).__name__}: {exc}"))
         return sent

@@ -12,6 +12,7 @@ from faststream.kafka.security import parse_security
 from . import db, telemetry
 from .delivery import GRACEFUL_TIMEOUT_S, DrainOnRevoke, Loop, Routes, Stage, StageSpec
 from .errors import is_transient
+from .heap import HEAP
 from .kafka import create_broker, security
 from .publisher import Publisher
 from . import health
@@ -84,7 +85,7 @@ class Consumers:
             stage = Stage(spec.source, spec.group, spec.fn, self.resources.publisher, spec.mark,
                           spec.max_records, spec.model)
             loop = Loop(stage, consumer, in_flight=s.stage_in_flight,
-                        commit_interval=s.stage_commit_interval_s)
+                        commit_interval=s.stage_commit_interval_s, warmed=HEAP.settle)
             listener.loop = loop
             self.loops.append((loop, consumer, asyncio.create_task(loop.run())))
 

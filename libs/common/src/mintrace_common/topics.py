@@ -10,6 +10,8 @@ from . import models as m
 from .provinces import NATIONAL, PROVINCES
 
 DAY_MS = 24 * 3600 * 1000
+SERVICES = frozenset({"intake", "validation", "license-matching", "provincial-routing",
+                      "alerting", "supervision"})
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,12 @@ class Topic:
     @property
     def dlq(self) -> str:
         return f"{self.name}.dlq"
+
+    @property
+    def internal(self) -> bool:
+        """Written by one of our services (which decoded and checked what it wrote), not by an
+        outside system."""
+        return self.writer in SERVICES
 
     def group(self, reader: str) -> str:
         """The consumer group `reader` (one of our services) reads this topic in. Raises

@@ -67,12 +67,16 @@ def unconverted(records: Iterable[SupervisionRecord]) -> list[str]:
             if r.report.value is not None and r.value_usd is None]
 
 
-def emits(record: SupervisionRecord, redelivery: bool = False) -> list[Emit]:
-    """The two records of one routed report: its province's topic and the national one."""
+def emits(record: SupervisionRecord, redelivery: bool = False,
+          body: str | None = None) -> list[Emit]:
+    """The two records of one routed report: its province's topic and the national one, encoded
+    once (`body`: the record's JSON when the caller has it already)."""
     if redelivery:
-        record = record.model_copy(update={"redelivery": True})
-    return [Emit(topics.supervision_topic(record.province_slug), record.report_id, record),
-            Emit(topics.SUPERVISION_NATIONAL.name, record.report_id, record)]
+        record, body = record.model_copy(update={"redelivery": True}), None
+    data = (body or record.model_dump_json()).encode()
+    return [Emit(topics.supervision_topic(record.province_slug), record.report_id, record,
+                 body=data),
+            Emit(topics.SUPERVISION_NATIONAL.name, record.report_id, record, body=data)]
 
 
 def day_of(record: SupervisionRecord) -> date:

@@ -52,14 +52,17 @@ async def route_reports(reports: list[LicensedReport], uow: RoutingUnitOfWork,
         fresh = {k: routing.supervision_record(r, provinces.get(r.report.facility_id), now,
                                                rates, cancels.get(k))
                  for k, r in batch.items() if k not in known}
-        inserted = await uow.routed.add(list(fresh.values()))
+        # encoded once: stored as jsonb and published as is
+        bodies = {k: rec.model_dump_json() for k, rec in fresh.items()}
+        inserted = await uow.routed.add(list(fresh.values()), list(bodies.values()))
         new = [rec for k, rec in fresh.items() if k in inserted]
         await uow.rollup.add(routing.sorted_deltas(routing.rollup(routing.counted(new))))
     for currency in routing.unconverted(new):
         METRICS.inc("fx_rate_missing_total", currency=currency)
     again = [stored or routing.supervision_record(batch[k], province, now)
              for k, (published, stored, province) in known.items() if not published]
-    return ([e for rec in new for e in routing.emits(rec)]
+    return ([e for rec in new for e in routing.emits(
+                rec, body=bodies[(rec.producer_id, rec.report_id)])]
             + [e for rec in again for e in routing.emits(rec, redelivery=True)])
 
 

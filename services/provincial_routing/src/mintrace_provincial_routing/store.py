@@ -52,9 +52,10 @@ class Routed:
             r["published"], SupervisionRecord.model_validate(r["record"]) if r["record"] else None,
             r["province_code"]) for r in rows}
 
-    async def add(self, records: list[SupervisionRecord]) -> set[Key]:
-        """Insert the records; returns the keys this call inserted (a key another consumer
-        inserted meanwhile is that consumer's)."""
+    async def add(self, records: list[SupervisionRecord],
+                  bodies: list[str] | None = None) -> set[Key]:
+        """Insert the records (`bodies`: their JSON, if the caller has it); returns the keys
+        this call inserted (a key another consumer inserted meanwhile is that consumer's)."""
         if not records:
             return set()
         rows = await self.conn.fetch(
@@ -68,7 +69,7 @@ class Routed:
             [r.producer_id for r in records], [r.report_id for r in records],
             [r.province_code for r in records], [r.routed_at for r in records],
             # encoded by pydantic once, cast by the server (not dumped to dicts, then json.dumps)
-            [r.model_dump_json() for r in records], [r.report.material for r in records],
+            bodies or [r.model_dump_json() for r in records], [r.report.material for r in records],
             [r.report.type for r in records], [r.report.occurred_at for r in records],
             [destination(r) for r in records], [r.cancelled_at for r in records])
         return {(r["producer_id"], r["report_id"]) for r in rows}

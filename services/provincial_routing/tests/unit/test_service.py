@@ -37,7 +37,7 @@ class FakeRouted:
         return {k: (rows[k]["published"], rows[k]["record"], rows[k]["record"].province_code)
                 for k in keys if k in rows}
 
-    async def add(self, records):
+    async def add(self, records, bodies=None):
         for r in records:
             self.uow.t["routed"][(r.producer_id, r.report_id)] = {
                 "record": r, "published": False, "claimed": False}
