@@ -148,6 +148,8 @@ async def fill(stack: devstack.Stack, kafka: Group, stage: str, n: int,
     """`n` reports through intake and the stages before `stage`; returns once they all wait
     on `stage`'s input topic, with every process stopped."""
     before = [name for name, _ in CHAIN[:[s for s, _ in CHAIN].index(stage)]]
+    # the backlog is the point: intake must not shed it (it sheds on the pipeline's lag)
+    stack.extra_env["INTAKE_MAX_BACKLOG"] = str(10**9)
     stack.start_services(["intake", *before])
     await submit(n)
     for name, topic in CHAIN:
