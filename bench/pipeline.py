@@ -267,7 +267,7 @@ async def main() -> None:
         print(f"  {ref:.0f} msg/s\nhops: {args.reports} reports, one service at a time …",
               flush=True)
         hops = report["hops_per_s"] = await service_hops(stack, keys_file, args.reports, work)
-        stack.start_services(["supervision"])
+        stack.start_services(["supervision", "intake-status"])  # GET status stays current
         routed = Routed(stack.bootstrap)
         await routed.start()
         print(f"end to end: {args.reports} reports …", flush=True)
