@@ -10,10 +10,14 @@ read the ratios):
 4. open loop: `--rates` reports/s offered for `--duration` s each by a separate load-generator
    process (bench/loadgen.py, batches of 100): routed/s, p50/p99 from receipt to
    supervision.national, shed (503) and lost; the larger rates show the curve beyond capacity;
-5. scale-out: end to end again with a second replica of the slowest consuming stage.
+5. scale-out: a stage alone draining the same backlog with 1 and with `--replicas` replicas
+   (bench/scaleout.py): the slowest consuming stage, or those named by `--scale-out`.
 
     .venv/bin/python bench/pipeline.py [--reports 10000] [--rates 500,3000,6000]
         [--duration 20] [--json bench/results/pipeline.json]
+        [--scale-out provincial-routing,validation | --no-scale-out] [--replicas 2]
+
+`bench/scaleout.py --stages ...` runs the scale-out alone (with the reference hop).
 """
 
 import argparse
@@ -37,6 +41,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mintrace import devstack
 from mintrace_common import examples, topics
 from mintrace_common.models import ReceivedReport
+from scaleout import scale_out
 
 HERE = Path(__file__).parent
 STAGES = [("validation", topics.RECEIVED.name), ("license-matching", topics.VALIDATED.name),
@@ -253,31 +258,6 @@ async def end_to_end(stack: devstack.Stack, keys_file: Path, n: int, work: Path,
             "rate": len(got) / max(last - first, 1e-3), "missing": len(accepted) - len(got)}
 
 
-async def stage_rate(stack: devstack.Stack, keys_file: Path, n: int, work: Path, name: str,
-                     topic: str) -> float | None:
-    """msg/s at which consumer group `name` gets through `topic` while `n` more reports flow
-    through the whole running system (first to last progress of its committed offsets)."""
-    async with Kafka(stack.bootstrap) as kafka:
-        _, before = await kafka.offsets(topic, name)
-        proc = loadgen(stack, keys_file, work / f"stage-{secrets.token_hex(2)}.json", 0, total=n)
-        first = last = None
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            end, done = await kafka.offsets(topic, name)
-            now = time.perf_counter()
-            if done > before and first is None:
-                first = (now, done)
-            if last is None or done > last[1]:
-                last = (now, done)
-            if proc.poll() is not None and done >= end:
-                break
-            await asyncio.sleep(0.05)
-        await wait_process(proc)
-    if first is None or last[0] <= first[0]:
-        return None
-    return (last[1] - first[1]) / (last[0] - first[0])
-
-
 def rss_mb(stack: devstack.Stack) -> dict[str, float]:
     out = {}
     for name, proc in stack.procs.procs.items():
@@ -319,7 +299,17 @@ async def main() -> None:
     ap.add_argument("--duration", type=float, default=20.0, help="seconds per open-loop rate")
     ap.add_argument("--json", default=str(HERE / "results" / "pipeline.json"))
     ap.add_argument("--no-scale-out", action="store_true")
+    ap.add_argument("--scale-out", default="", metavar="STAGES",
+                    help=f"stages to scale out, comma-separated ({', '.join(MODULES)}); default: "
+                         "the slowest hop")
+    ap.add_argument("--replicas", type=int, default=2, help="replicas against 1 in scale-out")
+    ap.add_argument("--scale-out-reports", type=int, default=10000,
+                    help="backlog each replica count drains (a short drain is all start-up)")
     args = ap.parse_args()
+    scale_stages = [n for n in args.scale_out.split(",") if n]
+    if unknown := set(scale_stages) - set(MODULES):
+        ap.error(f"unknown stage(s) {', '.join(sorted(unknown))}: one of {', '.join(MODULES)}")
+
     rates = [float(r) for r in args.rates.split(",") if r]
     work = Path(tempfile.mkdtemp(prefix="mintrace-bench-"))
     report: dict = {"command": " ".join(["bench/pipeline.py", *sys.argv[1:]]),
@@ -334,7 +324,7 @@ async def main() -> None:
               flush=True)
         hops, cpu_us = await service_hops(stack, keys_file, args.reports, work)
         report["hops_per_s"], report["hops_cpu_us_per_record"] = hops, cpu_us
-        stack.start_services(["supervision"])
+        stack.start_services(["supervision", "intake-status"])  # GET status stays current
         routed = Routed(stack.bootstrap)
         await routed.start()
         print(f"end to end: {args.reports} reports …", flush=True)
@@ -351,19 +341,20 @@ async def main() -> None:
             stack.bootstrap, args.reports)
         ref = report["raw_hop_mean_per_s"] = (report["raw_hop_per_s"]
                                               + report["raw_hop_again_per_s"]) / 2
-        slowest = min((n for n, _ in STAGES if hops.get(n)), key=lambda n: hops[n])
-        if not args.no_scale_out:
-            topic = dict(STAGES)[slowest]
-            print(f"scale-out: {slowest} with one replica, then two, under load …", flush=True)
-            one = await stage_rate(stack, keys_file, args.reports, work, slowest, topic)
-            stack.procs.start(f"{slowest}-2", [sys.executable, "-m", MODULES[slowest]],
-                              {**stack.env(), "SERVICE_NAME": slowest},
-                              stack.log_dir / f"{slowest}-2.log")
-            await asyncio.sleep(8)  # the group rebalances onto both
-            two = await stage_rate(stack, keys_file, args.reports, work, slowest, topic)
-            report["scale_out"] = {"stage": slowest, "one_replica_per_s": one,
-                                   "two_replicas_per_s": two}
         await routed.stop()
+        if not args.no_scale_out:
+            if not scale_stages:
+                scale_stages = [min((n for n, _ in STAGES if hops.get(n)), key=lambda n: hops[n])]
+
+            async def submit(n: int) -> None:
+                await wait_process(loadgen(stack, keys_file, work / f"fill-{secrets.token_hex(2)}"
+                                           f".json", 0, total=n))
+
+            report["scale_out"] = []
+            for stage in scale_stages:
+                print(f"scale-out: {stage}, 1 then {args.replicas} replicas, alone …", flush=True)
+                report["scale_out"].append(await scale_out(
+                    stack, stage, MODULES[stage], args.scale_out_reports, args.replicas, submit))
     report["load_at_end"] = os.getloadavg()
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2))
@@ -380,10 +371,10 @@ async def main() -> None:
               f"{raw_cpu / (us or 1e9):10.2f}")
     print(f"{'end to end, intake -> national (reports/s)':44} {e2e['rate']:10.0f} "
           f"{e2e['rate'] / ref:10.2f}")
-    if "scale_out" in report:
-        for k, label in (("one_replica_per_s", "1 x"), ("two_replicas_per_s", "2 x")):
-            v = report["scale_out"][k] or 0
-            print(f"{slowest + ' under load, ' + label + ' (msg/s)':44} {v:10.0f} {v / ref:10.2f}")
+    for so in report.get("scale_out", []):
+        for k in (1, args.replicas):
+            v = so[f"{k}x"]["per_s"] or 0
+            print(f"{so['stage'] + f' alone, {k} replica(s) (msg/s)':44} {v:10.0f} {v / ref:10.2f}")
     print(f"\n{'offered/s':>10} {'routed/s':>9} {'p50 s':>7} {'p99 s':>7} {'accepted':>9} "
           f"{'shed':>7} {'missing':>8} {'http p50':>9} {'http p99':>9}")
     for row in table:

@@ -46,14 +46,20 @@ class Service:
     min_replicas: int = 1
     cpu: str = "250m"
     memory: str = "256Mi"
+    image_of: str | None = None  # another service's image, run with `python -m <module>`
+    max_replicas: int | None = None  # scale on CPU too (HTTP services), up to this many
+
+    @property
+    def image(self) -> str:
+        return self.image_of or self.name
 
     @property
     def package(self) -> str:
-        return "mintrace-" + self.name
+        return "mintrace-" + self.image
 
     @property
     def directory(self) -> Path:
-        return ROOT / "services" / self.module.removeprefix("mintrace_")
+        return ROOT / "services" / self.module.split(".")[0].removeprefix("mintrace_")
 
     @property
     def database_role(self) -> str:
@@ -84,7 +90,8 @@ class Service:
 
 
 SERVICES = (
-    Service("intake", "mintrace_intake", http_port=8080, min_replicas=2),
+    Service("intake", "mintrace_intake", http_port=8080, min_replicas=2, max_replicas=12),
+    Service("intake-status", "mintrace_intake.status", image_of="intake"),
     Service("validation", "mintrace_validation"),
     Service("license-matching", "mintrace_license_matching"),
     Service("provincial-routing", "mintrace_provincial_routing"),
@@ -197,7 +204,8 @@ def deployment(s: Service) -> dict:
         env.append({"name": "METRICS_PORT", "value": str(METRICS_PORT)})
     container = {
         "name": s.name,
-        "image": f"{IMAGE_PREFIX}{s.name}",
+        "image": f"{IMAGE_PREFIX}{s.image}",
+        **({"command": ["python", "-m", s.module]} if s.image_of else {}),
         "envFrom": [{"configMapRef": {"name": "mintrace-settings"}}],
         "env": env,
         "ports": [{"name": "http" if s.http_port else "metrics", "containerPort": port}],
@@ -219,7 +227,7 @@ def deployment(s: Service) -> dict:
         "spec": {
             # KEDA owns the replica count of a scaled Deployment: a `replicas` here would fight
             # it on every apply.
-            **({} if s.sources else {"replicas": s.min_replicas}),
+            **({} if scaled(s) else {"replicas": s.min_replicas}),
             "selector": {"matchLabels": {"app.kubernetes.io/name": s.name}},
             "strategy": {"type": "RollingUpdate",
                          "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
@@ -299,6 +307,12 @@ def trigger_authentication(s: Service) -> dict:
             ]}}
 
 
+def scaled(s: Service) -> bool:
+    """KEDA owns the replica count: consumers (on their lag) and HTTP services given a maximum
+    (on CPU)."""
+    return bool(s.sources) or s.max_replicas is not None
+
+
 def scaled_object(s: Service) -> dict:
     """Scale on the consumer group's lag (and CPU for HTTP services); more replicas than
     partitions would sit idle."""
@@ -317,7 +331,7 @@ def scaled_object(s: Service) -> dict:
         "spec": {
             "scaleTargetRef": {"name": s.name},
             "minReplicaCount": s.min_replicas,
-            "maxReplicaCount": max(t.partitions for t in s.sources),
+            "maxReplicaCount": s.max_replicas or max(t.partitions for t in s.sources),
             "pollingInterval": 15,
             "cooldownPeriod": 300,
             "triggers": triggers,
@@ -330,7 +344,9 @@ def service_manifests() -> list[dict]:
     for s in SERVICES:
         out += [deployment(s), pdb(s), service(s)]
         if s.sources:
-            out += [trigger_authentication(s), scaled_object(s)]
+            out.append(trigger_authentication(s))
+        if scaled(s):
+            out.append(scaled_object(s))
     return out
 
 
@@ -395,7 +411,7 @@ def render() -> dict[Path, str]:
         OUT / "monitoring.yaml": dump([service_monitor(), *network_policies()]),
     }
     files |= {s.directory / "Dockerfile": dockerfile(s) for s in SERVICES
-              if (s.directory / "pyproject.toml").exists()}
+              if s.image_of is None and (s.directory / "pyproject.toml").exists()}
     return files
 
 

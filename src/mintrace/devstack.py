@@ -22,6 +22,7 @@ from mintrace_common.topics import all_topic_names
 
 SERVICES = {
     "intake": "mintrace_intake",
+    "intake-status": "mintrace_intake.status",  # intake's status projection, its own process
     "validation": "mintrace_validation",
     "license-matching": "mintrace_license_matching",
     "provincial-routing": "mintrace_provincial_routing",

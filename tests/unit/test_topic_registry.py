@@ -60,12 +60,18 @@ def test_each_consuming_service_subscribes_in_the_registry_groups(service):
     assert subscriptions(app.stages) == topics.groups_of(service)
 
 
-def test_intake_status_projection_subscribes_in_the_registry_groups():
-    from mintrace_common.delivery import Routes
-    from mintrace_common.service import Resources
-    from mintrace_common.settings import Settings
+def test_intake_status_projection_runs_as_its_own_service_in_the_registry_groups():
     from mintrace_intake import status
 
-    router = Routes()
-    status.register(router, Resources(Settings(service_name="intake")))
-    assert subscriptions(router.stages) == topics.groups_of("intake")
+    app = status.create_app()
+    assert subscriptions(app.stages) == topics.groups_of("intake-status")
+    assert set(topics.groups_of("intake-status")) == {
+        "reports.rejected", "reports.validated", "reports.licensed", "supervision.national",
+        "alerts.national"}
+
+
+def test_intake_http_process_consumes_no_topic():
+    from mintrace_intake.app import create_app
+
+    assert create_app().state.stages == []
+    assert topics.groups_of("intake") == {}

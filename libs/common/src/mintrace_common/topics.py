@@ -42,20 +42,20 @@ class Topic:
 
 RECEIVED = Topic("reports.received", m.ReceivedReport, "intake", ("validation",), 12, has_dlq=True)
 VALIDATED = Topic("reports.validated", m.ValidatedReport, "validation",
-                  ("license-matching", "intake"), 12, has_dlq=True)
-REJECTED = Topic("reports.rejected", m.RejectedReport, "validation", ("intake",), 6, has_dlq=True)
+                  ("license-matching", "intake-status"), 12, has_dlq=True)
+REJECTED = Topic("reports.rejected", m.RejectedReport, "validation", ("intake-status",), 6, has_dlq=True)
 LICENSED = Topic("reports.licensed", m.LicensedReport, "license-matching",
-                 ("provincial-routing", "intake"), 12, has_dlq=True)
+                 ("provincial-routing", "intake-status"), 12, has_dlq=True)
 CANCELLED = Topic("reports.cancelled", m.ReportCancelled, "intake",
                   ("license-matching", "provincial-routing"), 6, has_dlq=True)
 LICENCE_EVENTS = Topic("licence.events", m.LicenceEvent, "licensing-authority",
                        ("license-matching",), 3, retention_ms=-1,
                        has_dlq=True)
 SUPERVISION_NATIONAL = Topic(f"supervision.{NATIONAL}", m.SupervisionRecord, "provincial-routing",
-                             ("supervisors:national", "alerting", "intake"), 12, has_dlq=True,
+                             ("supervisors:national", "alerting", "intake-status"), 12, has_dlq=True,
                              retention_ms=30 * DAY_MS)
 ALERTS_NATIONAL = Topic(f"alerts.{NATIONAL}", m.Alert, "alerting",
-                        ("supervisors:national", "intake"), 6, has_dlq=True,
+                        ("supervisors:national", "intake-status"), 6, has_dlq=True,
                         retention_ms=90 * DAY_MS)
 ROLLUP_NATIONAL = Topic("rollup.national", m.RollupSummary, "provincial-routing",
                         ("supervisors:national",), 1, retention_ms=90 * DAY_MS)
@@ -100,8 +100,9 @@ CONSUMER_GROUPS: dict[tuple[str, str], str] = {
     ("provincial-routing", LICENSED.name): "provincial-routing",
     ("provincial-routing", CANCELLED.name): "provincial-routing-cancellations",
     ("alerting", SUPERVISION_NATIONAL.name): "alerting",
-    # intake's status projection
-    **{("intake", t.name): f"intake-status.{t.name}" for t in TOPICS if "intake" in t.readers},
+    # intake's status projection (its own process: the HTTP process only serves HTTP)
+    **{("intake-status", t.name): f"intake-status.{t.name}" for t in TOPICS
+       if "intake-status" in t.readers},
 }
 
 

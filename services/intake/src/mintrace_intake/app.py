@@ -1,6 +1,6 @@
-"""Composition root of intake: the HTTP API, its publisher, and the status projection."""
+"""Composition root of intake: the HTTP API and its publisher. The status projection that keeps
+GET /v1/reports/{id} current is a process of its own (status.py)."""
 
-import asyncio
 from contextlib import asynccontextmanager
 
 import uvicorn
@@ -11,10 +11,10 @@ from mintrace_common.delivery import Routes
 from mintrace_common.kafka import create_broker
 from mintrace_common.models import ReceivedReport
 from mintrace_common.publisher import Emit, declare
-from mintrace_common.service import Consumers, Resources, ready
+from mintrace_common.service import Resources, ready
 from mintrace_common.settings import Settings
 
-from . import cancel, status
+from . import cancel
 from .api import create_api
 from .backlog import Backlog
 from .settings import IntakeSettings
@@ -28,9 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     router = Routes()
     declare(router, [topics.RECEIVED.name], "reports accepted by intake")
     publish_cancel = cancel.publisher(router, res.publisher)
-    status.register(router, res)
     broker.include_router(router)
-    consumers = Consumers(settings, res, router.stages)
     backlog = Backlog(settings, settings.intake_max_backlog)
 
     async def publish(reports: list[ReceivedReport]) -> None:
@@ -44,21 +42,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI):
         await res.open()
         await broker.connect()
-        # Submissions need only the publisher; the status projection catches up meanwhile.
-        subscribers = asyncio.create_task(consumers.start())
         backlog.start()
         try:
             yield
         finally:
             await backlog.stop()
-            await asyncio.gather(subscribers, return_exceptions=True)
-            await consumers.stop()
             await broker.stop()
             await res.close()
             telemetry.shutdown()
 
     app = create_api(settings, res, publish, lifespan, lambda: ready(res, broker), backlog)
     app.state.publish_cancel = publish_cancel
+    app.state.stages = router.stages  # what this process consumes: nothing (introspection)
     return app
 
 

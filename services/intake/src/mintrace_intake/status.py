@@ -1,17 +1,26 @@
-"""The status projection: intake follows the pipeline's topics to answer GET /v1/reports/{id}."""
+"""The status projection: follows the pipeline's topics into the `reports` rows that answer
+GET /v1/reports/{id}, one set-based UPDATE per batch. It runs as a process of its own
+(`python -m mintrace_intake.status`, service `intake-status`), so the HTTP process only serves
+HTTP and each scales on its own.
+
+    python -m mintrace_intake.status
+"""
 
 from datetime import datetime
 from typing import Any
 
+from faststream import FastStream
 from faststream.kafka import KafkaRouter
 from pydantic import BaseModel, ConfigDict
 
 from mintrace_common import topics
 from mintrace_common.kafka import batch_stage
-from mintrace_common.service import Resources
+from mintrace_common.service import Resources, create_service, run
+from mintrace_common.settings import Settings
 
 from . import store
 
+SERVICE = "intake-status"
 
 
 # Views: only the fields the projection stores, as they are on the wire. The messages were
@@ -60,7 +69,7 @@ def alert_entries(batch: list[AlertView]) -> list[tuple[str, str, dict[str, Any]
 
 def register(router: KafkaRouter, res: Resources) -> None:
     def stage(topic: topics.Topic, view: type[BaseModel]):
-        return batch_stage(router, topic, group=topic.group("intake"), outputs=[], view=view,
+        return batch_stage(router, topic, group=topic.group(SERVICE), outputs=[], view=view,
                            max_records=res.settings.kafka_max_records)
 
     @stage(topics.REJECTED, Rejected)
@@ -91,3 +100,16 @@ def register(router: KafkaRouter, res: Resources) -> None:
     async def on_alert(batch: list[AlertView]):
         await store.add_alerts(res.pool, alert_entries(batch))
         return []
+
+
+def create_app(settings: Settings | None = None) -> FastStream:
+    app, _ = create_service(settings or Settings(service_name=SERVICE), register)
+    return app
+
+
+def main() -> None:
+    run(create_app())
+
+
+if __name__ == "__main__":
+    main()
