@@ -5,6 +5,9 @@ UV := .tools/bin/uv
 VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Installed packages compiled once at install: every service process (the dev stack, the tests'
+# stacks) would otherwise compile them at each start where PYTHONDONTWRITEBYTECODE is set.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: install dev test test-fast bench lint clean asyncapi fuzz browser screenshots
 

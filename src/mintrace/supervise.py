@@ -29,26 +29,50 @@ class QueueView:
         self.slug = slug
         self.reports: deque[dict] = deque(maxlen=rows)
         self.alerts: deque[dict] = deque(maxlen=max(5, rows // 3))
-        self.counts = {"reports": 0, "redeliveries": 0, "kg": 0.0, "alerts": 0, "refused": 0}
+        self.counts = {"reports": 0, "redeliveries": 0, "kg": 0.0, "alerts": 0, "refused": 0,
+                       "cancelled": 0}
         self.seen: set[str] = set()
+        self.cancelled: set[str] = set()
 
     def add(self, topic: str, value: dict) -> None:
         if topic.startswith("alerts."):
             self.alerts.append(value)
             self.counts["alerts"] += 1
             return
-        if value["report_id"] in self.seen:  # a redelivered copy: counted once, shown once
+        report_id = value["report_id"]
+        if value.get("cancelled_at"):  # the record again, once its report was cancelled
+            self._cancel(value)
+            return
+        if report_id in self.seen:  # a redelivered copy: counted once, shown once
             self.counts["redeliveries"] += 1
             return
-        self.seen.add(value["report_id"])
+        self.seen.add(report_id)
         self.reports.append(value)
         self.counts["reports"] += 1
         self.counts["kg"] += float(value.get("quantity_kg") or 0)
         self.counts["refused"] += value.get("licence", {}).get("status") == "refused"
 
+    def _cancel(self, value: dict) -> None:
+        """A cancellation withdraws the report from the totals (once), and its row says so."""
+        report_id = value["report_id"]
+        if report_id in self.cancelled:
+            self.counts["redeliveries"] += 1
+            return
+        self.cancelled.add(report_id)
+        self.counts["cancelled"] += 1
+        if report_id in self.seen:
+            self.counts["reports"] -= 1
+            self.counts["kg"] -= float(value.get("quantity_kg") or 0)
+            self.counts["refused"] -= value.get("licence", {}).get("status") == "refused"
+            self.reports = deque((r for r in self.reports if r["report_id"] != report_id),
+                                 maxlen=self.reports.maxlen)
+        self.seen.add(report_id)
+        self.reports.append(value)
+
     def render(self) -> Group:
         t = Table(title=f"supervision.{self.slug} — {self.counts['reports']} reports, "
                         f"{self.counts['kg']:,.0f} kg, {self.counts['refused']} refused licences, "
+                        f"{self.counts['cancelled']} cancelled, "
                         f"{self.counts['redeliveries']} duplicates dropped", expand=True)
         for col in ("occurred", "report", "province", "type", "material", "kg", "to",
                     "licence"):
@@ -59,6 +83,8 @@ class QueueView:
             status = lic["status"] + (f" {lic['licence_number']}" if lic.get("licence_number")
                                       else "") + (f" ({', '.join(lic['reasons'])})"
                                                   if lic.get("reasons") else "")
+            if r.get("cancelled_at"):
+                status = f"[yellow]cancelled {r['cancelled_at'][:16]}[/] · " + status
             t.add_row(rep["occurred_at"][:16], r["report_id"], r["province_slug"], rep["type"],
                       rep["material"], f"{float(r['quantity_kg']):,.1f}", dest,
                       ("[red]" if lic["status"] == "refused" else "") + status)
