@@ -24,6 +24,11 @@ def _samples(text: str, metric: str) -> dict[str, float]:
     return out
 
 
+def _lag(text: str) -> dict[str, float]:
+    return {k: v for k, v in _samples(text, "mintrace_consumer_lag_messages").items()
+            if 'topic="reports.received"' in k and 'group="validation"' in k}
+
+
 async def test_consumer_metrics_health_and_json_logs_on_the_real_broker(make_stack):
     stack = await make_stack()
     port = devstack.free_port()
@@ -46,10 +51,11 @@ async def test_consumer_metrics_health_and_json_logs_on_the_real_broker(make_sta
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
         assert (await client.get("/healthz")).status_code == 200
         deadline = asyncio.get_running_loop().time() + 60
-        while True:
+        while True:  # processed, then committed (about a second later) and the lag re-read
             text = (await client.get("/metrics")).text
             processed = _samples(text, "mintrace_messages_processed_total")
-            if processed.get('{topic="reports.received"}') == 3.0 or \
+            if processed.get('{topic="reports.received"}') == 3.0 and _lag(text) and all(
+                    v == 0 for v in _lag(text).values()) or \
                     asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.3)
@@ -62,8 +68,7 @@ async def test_consumer_metrics_health_and_json_logs_on_the_real_broker(make_sta
     assert _samples(text, "mintrace_messages_dead_lettered_total")[topic] == 1
     assert _samples(text, "mintrace_processing_latency_seconds_count")[topic] == 3
     assert _samples(text, "mintrace_batch_seconds_count")[topic] >= 1
-    lag = {k: v for k, v in _samples(text, "mintrace_consumer_lag_messages").items()
-           if 'topic="reports.received"' in k and 'group="validation"' in k}
+    lag = _lag(text)
     assert lag and all(v == 0 for v in lag.values()), lag
 
     stack.procs.stop()

@@ -24,7 +24,8 @@ def test_the_stack_starts_each_service_with_its_own_database_role():
     for name in devstack.SERVICES:
         stack.restart(name)
     assert {n: env["DATABASE_ROLE"] for n, env in procs.started.items()} == {
-        "intake": "mintrace_intake", "validation": "mintrace_validation",
+        "intake": "mintrace_intake", "intake-status": "mintrace_intake_status",
+        "validation": "mintrace_validation",
         "license-matching": "mintrace_license_matching",
         "provincial-routing": "mintrace_provincial_routing", "alerting": "mintrace_alerting",
         "supervision": "mintrace_supervision"}
