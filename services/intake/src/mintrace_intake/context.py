@@ -6,11 +6,11 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from mintrace_common.keycache import KeyCache
-from mintrace_common.models import ReceivedReport
 from mintrace_common.ratelimit import TokenBuckets
 from mintrace_common.service import Resources
 
@@ -19,7 +19,10 @@ from .backlog import Backlog
 from .bodies import HTTPProblem
 from .settings import IntakeSettings
 
-Publish = Callable[[list[ReceivedReport]], Awaitable[None]]
+if TYPE_CHECKING:
+    from .acceptance import Received
+
+Publish = Callable[[list["Received"]], Awaitable[None]]
 
 
 @dataclass
