@@ -43,13 +43,11 @@ def canonical(report: Report) -> tuple[bytes, str]:
 
 
 def received(producer_id: str, report: Report, received_at: datetime,
-             report_json: bytes | None = None) -> Received:
+             encoded: tuple[bytes, str] | None = None) -> Received:
     """The record of an accepted report, encoded around the report's one serialisation: the
     same bytes `ReceivedReport.model_dump_json()` gives (fields in declaration order, the report
     last), without dumping the report a second time or validating what is already valid."""
-    if report_json is None:
-        report_json = canonical(report)[0]
-    digest = hashlib.sha256(report_json).hexdigest()
+    report_json, digest = encoded or canonical(report)
     head = to_json({"producer_id": producer_id, "report_id": report.report_id,
                     "received_at": received_at, "content_hash": digest})
     record = ReceivedReport.model_construct(producer_id=producer_id, report_id=report.report_id,
@@ -84,7 +82,7 @@ async def accept(ctx: Intake, producer_id: str, reports: list[Report]) -> list[d
                         "received_at": received_at.isoformat(), "content_hash": h,
                         "status_url": f"/v1/reports/{r.report_id}"})
         if not published and not repeat:
-            to_publish.append(received(producer_id, r, received_at, text))
+            to_publish.append(received(producer_id, r, received_at, (text, h)))
     if to_publish:
         await ctx.publish(to_publish)
         METRICS.inc("received_total", len(to_publish))
