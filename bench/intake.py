@@ -106,6 +106,7 @@ async def main() -> None:
         print(f"reference: raw aiokafka produce of {len(records)} reports.received records …",
               flush=True)
         ref = await raw_produce(stack.bootstrap, records)
+        stack.extra_env["INTAKE_MAX_BACKLOG"] = "0"  # nothing consumes here: never shed
         stack.start_services(["intake"])
         print(f"intake: {args.reports} reports in batches of {args.batch}, {args.concurrency} "
               f"submitters …", flush=True)

@@ -13,6 +13,7 @@ from mintrace import devstack
 from mintrace_common.models import ReceivedReport
 from mintrace_common.service import Resources
 from mintrace_intake import store
+from mintrace_intake.acceptance import Received
 from mintrace_intake.api import create_api
 from mintrace_intake.settings import IntakeSettings
 
@@ -22,10 +23,10 @@ class FlakyBroker:
         self.down = True
         self.acknowledged: list[ReceivedReport] = []
 
-    async def publish(self, reports: list[ReceivedReport]) -> None:
+    async def publish(self, reports: list[Received]) -> None:
         if self.down:
             raise KafkaTimeoutError()
-        self.acknowledged.extend(reports)
+        self.acknowledged.extend(r.record for r in reports)
 
 
 async def test_a_report_is_202_only_once_its_publication_is_acknowledged(database_url):

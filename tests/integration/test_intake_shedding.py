@@ -13,6 +13,7 @@ from mintrace import devstack
 from mintrace_common.models import ReceivedReport
 from mintrace_common.service import Resources
 from mintrace_common.settings import Settings
+from mintrace_intake.acceptance import Received
 from mintrace_intake.api import create_api
 from mintrace_intake.backlog import Backlog
 from mintrace_intake.settings import IntakeSettings
@@ -57,8 +58,8 @@ class Acknowledging:
     def __init__(self) -> None:
         self.acknowledged: list[ReceivedReport] = []
 
-    async def publish(self, reports: list[ReceivedReport]) -> None:
-        self.acknowledged.extend(reports)
+    async def publish(self, reports: list[Received]) -> None:
+        self.acknowledged.extend(r.record for r in reports)
 
 
 async def test_intake_sheds_with_503_and_retry_after_while_the_pipeline_is_behind(database_url):

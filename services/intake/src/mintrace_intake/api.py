@@ -24,6 +24,39 @@ from .settings import IntakeSettings
 ROUTERS = [routes.router, cancel.router]  # add a router here to add endpoints (they share Intake via Depends)
 
 
+Scope = Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class _Count:
+    """Responses per route template and status, and their time (never the raw path: report ids
+    would explode the labels). Plain ASGI: starlette's BaseHTTPMiddleware costs a task group and
+    a stream per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = "500"
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = str(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, sending)
+        route = getattr(scope.get("route"), "path", "other")
+        METRICS.inc("http_responses_total", route=route, status=status)
+        METRICS.observe("http_seconds", time.perf_counter() - started, route=route)
+
+
 def create_api(settings: IntakeSettings, res: Resources, publish: Publish, lifespan,
                ready: Callable[[], Awaitable[bool]] | None = None,
                backlog: Backlog | None = None) -> FastAPI:
@@ -45,15 +78,7 @@ def create_api(settings: IntakeSettings, res: Resources, publish: Publish, lifes
         return JSONResponse(body, exc.status, headers=exc.headers)
 
 
-    @app.middleware("http")
-    async def _count(request: Request, call_next):
-        # Status per route template (never the raw path: report ids would explode the labels).
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "other")
-        METRICS.inc("http_responses_total", route=route, status=str(response.status_code))
-        METRICS.observe("http_seconds", time.perf_counter() - started, route=route)
-        return response
+    app.add_middleware(_Count)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:

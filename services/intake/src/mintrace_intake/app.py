@@ -9,12 +9,12 @@ from fastapi import FastAPI
 from mintrace_common import telemetry, topics
 from mintrace_common.delivery import Routes
 from mintrace_common.kafka import create_broker
-from mintrace_common.models import ReceivedReport
 from mintrace_common.publisher import Emit, declare
 from mintrace_common.service import Resources, ready
 from mintrace_common.settings import Settings
 
 from . import cancel
+from .acceptance import Received
 from .api import create_api
 from .backlog import Backlog
 from .settings import IntakeSettings
@@ -31,11 +31,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     broker.include_router(router)
     backlog = Backlog(settings, settings.intake_max_backlog)
 
-    async def publish(reports: list[ReceivedReport]) -> None:
-        # each report starts a trace of its own
+    async def publish(reports: list[Received]) -> None:
+        # each report starts a trace of its own; the record goes as intake encoded it
         await res.publisher.publish([
-            Emit(topics.RECEIVED.name, r.report_id, r, trace=telemetry.new_trace(
-                "reports.received publish", {"mintrace.report_id": r.report_id}))
+            Emit(topics.RECEIVED.name, r.record.report_id, r.body, trace=telemetry.new_trace(
+                "reports.received publish", {"mintrace.report_id": r.record.report_id}))
             for r in reports])
 
     @asynccontextmanager

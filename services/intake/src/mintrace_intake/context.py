@@ -6,11 +6,11 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from mintrace_common.keycache import KeyCache
-from mintrace_common.models import ReceivedReport
 from mintrace_common.ratelimit import TokenBuckets
 from mintrace_common.service import Resources
 
@@ -19,7 +19,10 @@ from .backlog import Backlog
 from .bodies import HTTPProblem
 from .settings import IntakeSettings
 
-Publish = Callable[[list[ReceivedReport]], Awaitable[None]]
+if TYPE_CHECKING:
+    from .acceptance import Received
+
+Publish = Callable[[list["Received"]], Awaitable[None]]
 
 
 @dataclass
@@ -61,7 +64,8 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def intake(request: Request) -> Intake:
+async def intake(request: Request) -> Intake:
+    # a coroutine: FastAPI would run a plain function in its thread pool, once per request
     return request.app.state.intake
 
 
@@ -72,7 +76,7 @@ async def current_producer(request: Request) -> str:
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
         raise HTTPProblem(401, "missing bearer key", headers={"WWW-Authenticate": "Bearer"})
-    found = await intake(request).keys.identify(key, client_address(request))
+    found = await request.app.state.intake.keys.identify(key, client_address(request))
     if found is None:
         raise HTTPProblem(401, "invalid or revoked key", headers={"WWW-Authenticate": "Bearer"})
     kind, subject = found

@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from mintrace_common.http import StorableRoute
 from mintrace_common.models import REPORT_ID_PATTERN, Report
@@ -18,6 +19,14 @@ from .schemas import BatchResult, Receipt, ReportStatus, answers, producer_alert
 
 MAX_BATCH_ITEMS = 1000
 router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=StorableRoute)
+
+
+class _JSON(JSONResponse):
+    """JSONResponse encoded by pydantic-core (the same compact UTF-8 JSON, several times faster
+    than the standard library on a batch's hundreds of results)."""
+
+    def render(self, content: Any) -> bytes:
+        return to_json(content)
 
 
 def parse(item: Any, producer_id: str, prefix: str = "") -> Report:
@@ -84,7 +93,7 @@ async def submit_batch(request: Request, producer_id: str = Depends(current_prod
     counts: dict[str, int] = {}
     for r in results:
         counts[str(r["status"])] = counts.get(str(r["status"]), 0) + 1
-    return JSONResponse({"results": results, "counts": counts}, status_code=200)
+    return _JSON({"results": results, "counts": counts}, status_code=200)
 
 
 @router.get("/{report_id}", summary="A report's path through the pipeline (its producer only)",

@@ -20,16 +20,24 @@ async def claim(pool: asyncpg.Pool, producer_id: str, items: list[tuple[str, str
     from a conflict, and publishes what is not published yet."""
     ids = [i for i, _ in items]
     async with pool.acquire() as conn:
-        await conn.execute(
+        rows = await conn.fetch(
             "INSERT INTO reports (producer_id, report_id, content_hash, received_at) "
             "SELECT $1, r, h, $4 FROM unnest($2::text[], $3::text[]) AS u(r, h) "
-            "ON CONFLICT DO NOTHING", producer_id, ids, [h for _, h in items], now)
-        # a claim the pipeline moved past "received" was published, marked or not
-        rows = await conn.fetch(
-            "SELECT report_id, content_hash, published OR state <> 'received' AS published, "
-            "received_at FROM reports "
-            "WHERE producer_id = $1 AND report_id = ANY($2)", producer_id, ids)
-    return {r["report_id"]: (r["content_hash"], r["published"], r["received_at"]) for r in rows}
+            "ON CONFLICT DO NOTHING RETURNING report_id, content_hash, false AS published, "
+            "received_at", producer_id, ids, [h for _, h in items], now)
+        stored = {r["report_id"]: (r["content_hash"], r["published"], r["received_at"])
+                  for r in rows}
+        # One statement when every report is new. Those claimed before are read in a statement
+        # of their own (its snapshot sees claims committed while the insert waited on them);
+        # a claim the pipeline moved past "received" was published, marked or not.
+        if len(stored) < len(ids):
+            rows = await conn.fetch(
+                "SELECT report_id, content_hash, published OR state <> 'received' AS published, "
+                "received_at FROM reports WHERE producer_id = $1 AND report_id = ANY($2)",
+                producer_id, [i for i in ids if i not in stored])
+            stored.update({r["report_id"]: (r["content_hash"], r["published"], r["received_at"])
+                           for r in rows})
+    return stored
 
 
 async def mark_published(pool: asyncpg.Pool, producer_id: str, report_ids: list[str]) -> None:
