@@ -25,13 +25,16 @@ DEFAULT_URLS = {"intake_url": "http://127.0.0.1:8080", "supervision_url": "http:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether `pid` runs. A zombie does not: a process SIGKILLed whose parent died too waits for
+    a reaper that a container's PID 1 may never be, and it still answers `kill(pid, 0)`."""
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    return True
 
 
 def find_state(start: Path | None = None) -> Path | None:

