@@ -10,10 +10,10 @@ import argparse
 import asyncio
 import json
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from aiokafka.structs import ConsumerRecord
 from mintrace_common import topics
 from mintrace_common.delivery import Stage
 from mintrace_common.examples import BY_MODEL
@@ -21,15 +21,6 @@ from mintrace_common.models import ValidatedReport
 from mintrace_common.publisher import Emit, Publisher
 
 
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes
-    value: bytes
-    headers: tuple
-    timestamp: int
 
 
 class Producer:
@@ -58,8 +49,8 @@ async def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     now_ms = int(time.time() * 1000)
-    records = [Record(topics.RECEIVED.name, 0, i, f"R{i}".encode(), body(i), (), now_ms)
-               for i in range(args.records)]
+    records = [ConsumerRecord(topics.RECEIVED.name, 0, i, now_ms, 0, f"R{i}".encode(), body(i),
+                              None, 0, 0, ()) for i in range(args.records)]
     stage = Stage(topics.RECEIVED, "bench", validate, Publisher(producer=Producer()))
     await stage.handle(records)
     best = float("inf")

@@ -5,12 +5,12 @@ rewind; permanent ones dead-letter the record and move on."""
 import asyncio
 import json
 import random
-from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import TopicPartition
 from aiokafka.errors import MessageSizeTooLargeError
 
+from kafka_records import consumed
 from mintrace_common import topics
 from mintrace_common.delivery import Loop, Stage
 from mintrace_common.errors import is_transient
@@ -22,15 +22,6 @@ SOURCE = topics.RECEIVED
 OUT = topics.VALIDATED.name
 
 
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes
-    value: bytes
-    headers: tuple = ()
-    timestamp: int = 0
 
 
 def report(report_id: str) -> bytes:
@@ -44,7 +35,7 @@ class FakeConsumer:
 
     def __init__(self, partitions: int, per_partition: int, batch: int) -> None:
         self.log = {TopicPartition(SOURCE.name, p): [
-            Record(SOURCE.name, p, o, f"R{p}-{o}".encode(),
+            consumed(SOURCE.name, p, o, f"R{p}-{o}".encode(),
                    b"{garbage" if (p, o) == (0, 3) else report(f"R{p}-{o}"))
             for o in range(per_partition)] for p in range(partitions)}
         self.position = {tp: 0 for tp in self.log}

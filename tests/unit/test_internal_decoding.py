@@ -4,12 +4,13 @@ encoded once for every place it goes, and the heap frozen once the stage is warm
 
 import asyncio
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
+from aiokafka.structs import ConsumerRecord
+from kafka_records import consumed
 from mintrace_common import topics
 from mintrace_common.delivery import decode
 from mintrace_common.examples import BY_MODEL
@@ -21,17 +22,10 @@ from mintrace_common.publisher import Emit, Publisher
 INTERNAL = [t for t in topics.TOPICS if t.internal]
 
 
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes
-    value: bytes
 
 
-def record(body: bytes, offset: int = 0) -> Record:
-    return Record(topics.RECEIVED.name, 0, offset, b"k", body)
+def record(body: bytes, offset: int = 0) -> ConsumerRecord:
+    return consumed(topics.RECEIVED.name, 0, offset, b"k", body)
 
 
 @pytest.mark.parametrize("topic", INTERNAL, ids=[t.name for t in INTERNAL])

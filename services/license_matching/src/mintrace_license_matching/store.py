@@ -45,6 +45,14 @@ def _outcome(row: asyncpg.Record) -> tuple[Outcome, datetime]:
                     row["remaining_kg"], row["cancelled_at"], used), row["decided_at"])
 
 
+def _decision_columns(rows: list[tuple[Key, Outcome]], now: datetime) -> list:
+    """$1..$9 of the decision statements: keys, outcome columns, the time, restored quota used."""
+    return [*_split(k for k, _ in rows), [o.status for _, o in rows],
+            [o.licence_number for _, o in rows], [",".join(o.reasons) for _, o in rows],
+            [o.quantity_kg for _, o in rows], [o.remaining_kg for _, o in rows], now,
+            [_used(o) for _, o in rows]]
+
+
 def _used(o: Outcome) -> str:
     return json.dumps([{"producer_id": k[0], "report_id": k[1], "quantity_kg": str(kg)}
                        for k, kg in o.restored_used])
@@ -159,10 +167,7 @@ class Decisions:
             "COALESCE(string_to_array(NULLIF(reasons, ''), ','), '{}'), q, rem, $8, used::jsonb "
             "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
             "$6::numeric[], $7::numeric[], $9::text[]) AS u(p, r, s, l, reasons, q, rem, used)",
-            *_split(k for k, _ in new), [o.status for _, o in new],
-            [o.licence_number for _, o in new], [",".join(o.reasons) for _, o in new],
-            [o.quantity_kg for _, o in new], [o.remaining_kg for _, o in new], now,
-            [_used(o) for _, o in new])
+            *_decision_columns(new, now))
 
     async def decide_awaiting(self, late: list[tuple[Key, Outcome]], now: datetime) -> int:
         """Decide reports whose cancellation came first (their awaiting placeholder rows, in
@@ -181,10 +186,7 @@ class Decisions:
             "$6::numeric[], $7::numeric[], $9::text[]) AS u(p, r, s, l, reasons, q, rem, used) "
             "WHERE d.producer_id = u.p AND d.report_id = u.r AND d.status = 'refused' "
             "AND d.reasons = ARRAY[$10] RETURNING 1",
-            *_split(k for k, _ in late), [o.status for _, o in late],
-            [o.licence_number for _, o in late], [",".join(o.reasons) for _, o in late],
-            [o.quantity_kg for _, o in late], [o.remaining_kg for _, o in late], now,
-            [_used(o) for _, o in late], Refusal.CANCELLED.value))
+            *_decision_columns(late, now), Refusal.CANCELLED.value))
 
     async def matched_licences(self, keys: list[Key]) -> set[str]:
         """Licences drawn by the matched, not yet cancelled decisions of these reports."""
