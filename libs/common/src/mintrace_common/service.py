@@ -79,6 +79,7 @@ class Consumers:
                 bootstrap_servers=s.kafka_bootstrap_servers, group_id=spec.group,
                 client_id=s.service_name, enable_auto_commit=False,
                 auto_offset_reset="earliest", max_poll_records=spec.max_records,
+                fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
                 **parse_security(security(s)))
             consumer.subscribe([spec.source.name], listener=listener)
             await consumer.start()

@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     otel_exporter_otlp_endpoint: str | None = None
     kafka_max_records: int = 500
     kafka_linger_ms: int = 5
+    kafka_fetch_max_wait_ms: int = Field(
+        default=20, ge=0, description="longest a consumer's fetch waits for records. Apache "
+        "Kafka answers a waiting fetch as soon as records arrive, so this only paces idle polls; "
+        "Tansu (the dev stack's broker) holds it for the whole wait, so each hop's latency "
+        "grows with it (aiokafka's 500 ms default cost ~130 ms per hop there)")
     kafka_max_request_bytes: int = Field(default=1_048_576, description="largest record produced; "
                                          "a larger one is refused (dead-lettered), never retried")
     stage_in_flight: int = Field(default=4, ge=1, description="batches a stage has in flight: "
