@@ -58,7 +58,8 @@ _CN_PARENS = re.compile(r"\((?:" + "|".join(CN_REGIONS + ("集团", "控股"))
                         + r")\)")
 _CN_LEADING = re.compile(r"^(?:" + "|".join(CN_REGIONS) + ")")
 
-# OpenCC's dictionaries and pypinyin's take seconds to load: on first use, not at import.
+# OpenCC's dictionaries and pypinyin's take seconds to load: on first use, not at import (a
+# service that compares names calls `load()` before it consumes).
 
 
 @cache
@@ -214,6 +215,13 @@ def fold(name: str) -> Folded:
     return Folded(tuple(core), None, _pinyin_of(core))
 
 
+def load() -> None:
+    """Load every dictionary folding needs now (seconds of CPU, once per process), so that a
+    service's first batch does not pay for it."""
+    fold("華信貿易(香港)有限公司")
+    fold("Huaxin Maoyi Youxian Gongsi")
+
+
 def same_party(a_name: str, a_country: str, b_name: str, b_country: str) -> bool:
     """Same country and the same folded name: the same Chinese core, the same Latin words, or a
     Chinese name and its pinyin spelling."""
@@ -298,7 +306,7 @@ class Hit:
 class Watchlist:
     def __init__(self, entries: list[tuple[str, list[str], str]], min_score: float) -> None:
         """`entries`: (name, aliases, reason) per watchlist entry."""
-        self.min_score = min_score
+        self.entries, self.min_score = entries, min_score
         self._variants = [(f, phonetic(f), name, variant, reason)
                           for name, aliases, reason in entries for variant in (name, *aliases)
                           for f in (fold(variant),)]

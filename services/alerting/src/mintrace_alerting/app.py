@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from faststream import FastStream
 
-from mintrace_common import health
+from mintrace_common import health, names
 from mintrace_common.service import create_service, run
 from mintrace_common.settings import Settings
 
@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None, rules: config.Rules | None = No
 
 
 def main() -> None:
+    names.load()  # before the first batch: loading pypinyin's dictionaries costs ~1 s of CPU
     run(create_app())
 
 

@@ -28,7 +28,9 @@ class Reference:
 
     async def get(self):
         if time.monotonic() - self.loaded_at > self.res.settings.registry_refresh_s:
-            self.value = await store.load_reference(self.res.pool, self.rules.watchlist_min_score)
+            self.value = await store.load_reference(
+                self.res.pool, self.rules.watchlist_min_score,
+                self.value[0] if self.value else None)
             self.loaded_at = time.monotonic()
         return self.value
 

@@ -24,13 +24,18 @@ def lock_id(*parts: str) -> int:
                           signed=True)
 
 
-async def load_reference(pool: asyncpg.Pool, min_score: float
+async def load_reference(pool: asyncpg.Pool, min_score: float,
+                         known: Watchlist | None = None
                          ) -> tuple[Watchlist, dict[tuple[str, str], Decimal]]:
+    """The watchlist and reference prices; `known` (the last watchlist loaded) is kept when its
+    entries did not change (building one folds and sounds out every name)."""
     async with pool.acquire() as conn:
-        wl = await conn.fetch("SELECT name, aliases, reason FROM watchlist")
+        wl = await conn.fetch("SELECT name, aliases, reason FROM watchlist ORDER BY name")
         prices = await conn.fetch("SELECT material, form, usd_per_kg FROM reference_prices")
-    return (Watchlist([(r["name"], list(r["aliases"]), r["reason"]) for r in wl], min_score),
-            {(r["material"], r["form"]): r["usd_per_kg"] for r in prices})
+    entries = [(r["name"], list(r["aliases"]), r["reason"]) for r in wl]
+    if known is None or known.entries != entries or known.min_score != min_score:
+        known = Watchlist(entries, min_score)
+    return known, {(r["material"], r["form"]): r["usd_per_kg"] for r in prices}
 
 
 class Locks:

@@ -242,3 +242,24 @@ async def test_volume_spikes_of_a_producer_are_judged_per_province(pool):
                               output_in("360000", 9, 1000), output_in("430000", 9, 5000)])
     assert evidence(alerts) == [("VOLUME_SPIKE", "360000", ["36-V-7"]),
                                 ("VOLUME_SPIKE", "430000", ["43-V-9"])]
+
+
+async def test_the_watchlist_is_rebuilt_only_when_the_registry_changed(pool):
+    from mintrace_alerting.store import load_reference
+
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM watchlist WHERE name LIKE 'Rebuild Test%'")
+    first, _ = await load_reference(pool, 90)
+    again, _ = await load_reference(pool, 90, first)
+    assert again is first  # nothing changed: no folding every name again
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO watchlist (name, aliases, reason) "
+                           "VALUES ('Rebuild Test Trading FZE', '{}', 'test')")
+    try:
+        changed, _ = await load_reference(pool, 90, again)
+        assert changed is not again
+        assert changed.match("Rebuild Test Trading") is not None
+        assert first.match("Rebuild Test Trading") is None
+    finally:
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM watchlist WHERE name LIKE 'Rebuild Test%'")

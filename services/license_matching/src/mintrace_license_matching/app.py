@@ -1,5 +1,6 @@
 from faststream import FastStream
 
+from mintrace_common import names
 from mintrace_common.service import create_service, run
 from mintrace_common.settings import Settings
 
@@ -13,6 +14,7 @@ def create_app(settings: Settings | None = None) -> FastStream:
 
 
 def main() -> None:
+    names.load()  # before the first batch: loading pypinyin's dictionaries costs ~1 s of CPU
     run(create_app())
 
 
