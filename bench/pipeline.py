@@ -111,7 +111,10 @@ class Kafka:
         tps = [TopicPartition(topic, p) for p in self.probe.partitions_for_topic(topic) or ()]
         ends = await self.probe.end_offsets(tps)
         committed = await self.admin.list_consumer_group_offsets(group, partitions=tps)
-        done = sum(max(0, c.offset) for c in committed.values() if c is not None)
+        # per partition, never past its end (Tansu has been seen to report an end offset below
+        # the committed one: summed, that hid lag elsewhere, and `idle` never saw 0)
+        done = sum(min(ends[tp], max(0, c.offset)) for tp, c in committed.items()
+                   if c is not None and tp in ends)
         return sum(ends.values()), done
 
 

@@ -7,6 +7,7 @@ caller instead of being retried forever.
 """
 
 import asyncio
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -15,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from faststream.kafka import KafkaRouter
 from faststream.kafka.security import parse_security
+from murmurhash2 import murmurhash2
 from pydantic import BaseModel
 
 from . import telemetry
@@ -46,6 +48,20 @@ class Refused:
 
     emit: Emit
     error: str
+
+
+class Murmur2Partitioner:
+    """Kafka's default partitioner (the Java client's murmur2 of the key, as aiokafka's
+    DefaultPartitioner computes it), in C: the pure-Python hash cost ~15 µs per record sent. A
+    record goes to the same partition whichever client wrote it."""
+
+    SEED = 0x9747B28C
+
+    def __call__(self, key: bytes | None, all_partitions: list[int],
+                 available: list[int]) -> int:
+        if key is None:
+            return random.choice(available or all_partitions)
+        return all_partitions[(murmurhash2(key, self.SEED) & 0x7FFFFFFF) % len(all_partitions)]
 
 
 class Producer(Protocol):
@@ -86,6 +102,7 @@ class Publisher:
         self._owned = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap_servers, client_id=s.service_name,
             linger_ms=s.kafka_linger_ms, acks="all", max_request_size=s.kafka_max_request_bytes,
+            partitioner=Murmur2Partitioner(),
             **parse_security(security(s)))
         await self._owned.start()
         self._producer = _AioKafka(self._owned)

@@ -17,6 +17,7 @@ from .kafka import create_broker, security
 from .publisher import Publisher
 from . import health
 from .settings import Settings
+from .topics import REPORT_PATH_GROUPS
 
 
 class Resources:
@@ -79,7 +80,8 @@ class Consumers:
                 bootstrap_servers=s.kafka_bootstrap_servers, group_id=spec.group,
                 client_id=s.service_name, enable_auto_commit=False,
                 auto_offset_reset="earliest", max_poll_records=spec.max_records,
-                fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
+                fetch_max_wait_ms=s.kafka_fetch_max_wait_ms
+                if spec.group in REPORT_PATH_GROUPS else s.kafka_fetch_max_wait_side_ms,
                 **parse_security(security(s)))
             consumer.subscribe([spec.source.name], listener=listener)
             await consumer.start()

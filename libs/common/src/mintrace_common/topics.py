@@ -104,6 +104,11 @@ CONSUMER_GROUPS: dict[tuple[str, str], str] = {
     **{("intake-status", t.name): f"intake-status.{t.name}" for t in TOPICS
        if "intake-status" in t.readers},
 }
+# The groups every report passes through on its way to supervision and its alerts: their fetch
+# wait is the report's latency (KAFKA_FETCH_MAX_WAIT_MS); every other group polls at leisure.
+REPORT_PATH_GROUPS = frozenset(CONSUMER_GROUPS[k] for k in (
+    ("validation", RECEIVED.name), ("license-matching", VALIDATED.name),
+    ("provincial-routing", LICENSED.name), ("alerting", SUPERVISION_NATIONAL.name)))
 
 
 def groups_of(service: str) -> dict[str, str]:

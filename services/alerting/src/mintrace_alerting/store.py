@@ -248,26 +248,48 @@ class Balances:
                      ) -> list[tuple[Decimal, Decimal, Decimal]]:
         """Per outflow, of its facility and material: (inflow, outflow) of the folded facts
         that occurred after it — what the running totals hold beyond its point in time — and the
-        inflow not folded yet (still settling) that occurred up to it. Reads only the facility's
-        facts after the outflow (index on facility, material, occurred_at) and the queue."""
+        inflow not folded yet (still settling) that occurred up to it.
+
+        One ordered pass per (facility, material): its facts from the sweep's earliest outflow
+        on (index on facility, material, occurred_at) and its queued inflows, with each outflow
+        placed among them; running sums give every outflow its figures. The cost is what
+        occurred since that outflow, once per sweep — not once per outflow."""
         rows = await self.conn.fetch(
-            "SELECT o.i, later.inflow, later.outflow, unsettled.inflow AS unsettled_in "
-            "FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) "
-            "WITH ORDINALITY AS o(fac, mat, at, rid, i) "
-            "CROSS JOIN LATERAL (SELECT "
-            "  coalesce(sum(x.quantity_kg) FILTER (WHERE x.type = ANY($5::text[])), 0) AS inflow, "
-            "  coalesce(sum(x.quantity_kg) FILTER (WHERE x.type = ANY($6::text[])), 0) AS outflow "
-            "  FROM alert_facts x WHERE x.facility_id = o.fac AND x.material = o.mat "
-            "  AND (x.occurred_at, x.report_id) > (o.at, o.rid) AND NOT EXISTS (SELECT 1 FROM "
-            "  mass_pending p WHERE p.producer_id = x.producer_id AND p.report_id = x.report_id)"
-            ") later CROSS JOIN LATERAL (SELECT coalesce(sum(x.quantity_kg), 0) AS inflow "
+            "WITH o AS (SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], "
+            "  $4::text[]) WITH ORDINALITY AS o(fac, mat, at, rid, i)), "
+            "g AS (SELECT fac, mat, min(at) AS since FROM o GROUP BY fac, mat), "
+            "ev AS ("
+            "  SELECT g.fac, g.mat, x.occurred_at AS at, x.report_id AS rid, 0 AS k, "
+            "  NULL::bigint AS i, "
+            "  CASE WHEN p.report_id IS NULL AND x.type = ANY($5::text[]) "
+            "    THEN x.quantity_kg ELSE 0 END AS s_in, "
+            "  CASE WHEN p.report_id IS NULL AND x.type = ANY($6::text[]) "
+            "    THEN x.quantity_kg ELSE 0 END AS s_out, "
+            "  CASE WHEN p.report_id IS NOT NULL AND x.type = ANY($5::text[]) "
+            "    THEN x.quantity_kg ELSE 0 END AS p_in "
+            "  FROM g JOIN alert_facts x ON x.facility_id = g.fac AND x.material = g.mat "
+            "  AND x.occurred_at >= g.since "
+            "  LEFT JOIN mass_pending p ON p.producer_id = x.producer_id "
+            "  AND p.report_id = x.report_id "
+            "  UNION ALL "  # queued inflows before the earliest outflow (the scan has the rest)
+            "  SELECT g.fac, g.mat, x.occurred_at, x.report_id, 0, NULL, 0, 0, x.quantity_kg "
             "  FROM mass_pending p JOIN alert_facts x USING (producer_id, report_id) "
-            "  WHERE x.facility_id = o.fac AND x.material = o.mat AND x.type = ANY($5::text[]) "
-            "  AND (x.occurred_at, x.report_id) <= (o.at, o.rid)) unsettled ORDER BY o.i",
+            "  JOIN g ON x.facility_id = g.fac AND x.material = g.mat "
+            "  WHERE x.occurred_at < g.since AND x.type = ANY($5::text[]) "
+            "  UNION ALL "  # each outflow after the facts of its own (occurred_at, report_id)
+            "  SELECT fac, mat, at, rid, 1, i, 0, 0, 0 FROM o), "
+            "w AS (SELECT i, "
+            "  sum(s_in) OVER whole - sum(s_in) OVER upto AS later_in, "
+            "  sum(s_out) OVER whole - sum(s_out) OVER upto AS later_out, "
+            "  sum(p_in) OVER upto AS unsettled_in FROM ev "
+            "  WINDOW whole AS (PARTITION BY fac, mat), "
+            "  upto AS (PARTITION BY fac, mat ORDER BY at, rid, k "
+            "    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) "
+            "SELECT i, later_in, later_out, unsettled_in FROM w WHERE i IS NOT NULL ORDER BY i",
             [o["facility_id"] for o in outflows], [o["material"] for o in outflows],
             [o["occurred_at"] for o in outflows], [o["report_id"] for o in outflows],
             list(R.INFLOWS), list(R.OUTFLOWS))
-        return [(r["inflow"], r["outflow"], r["unsettled_in"]) for r in rows]
+        return [(r["later_in"], r["later_out"], r["unsettled_in"]) for r in rows]
 
     async def set_alerted(self, state: dict[tuple[str, str], Decimal]) -> None:
         if state:
