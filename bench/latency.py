@@ -1,7 +1,9 @@
 """Where a report's latency goes, hop by hop, at an offered rate: a scratch stack with every
 service, `--rate` reports/s for `--duration` s from the load generator, then each topic on the way
 read back from its start. Per hop, p50/p99 of the time from the record's arrival on the previous
-topic to its arrival on the next (broker timestamps; `received_at` for intake).
+topic to its arrival on the next (broker timestamps; `received_at` for intake); and each
+process's share of the machine while the load was offered (what `pidstat -u 1` shows: the
+services, the broker, PostgreSQL, the load generator).
 
     .venv/bin/python bench/latency.py [--rate 500] [--duration 10]
 """
@@ -11,9 +13,11 @@ import asyncio
 import json
 import sys
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 
+import psutil
 from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -50,6 +54,30 @@ async def arrivals(bootstrap: str, topic: str, ids: set[str]) -> dict[str, float
     return seen
 
 
+def others(bootstrap: str) -> dict[str, psutil.Process]:
+    """The broker serving `bootstrap` and every PostgreSQL process of the machine."""
+    port = bootstrap.rsplit(":", 1)[1]
+    found: dict[str, psutil.Process] = {}
+    for p in psutil.process_iter(["name", "cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or ())
+        if "tansu" in cmd and f":{port}" in cmd:
+            found["broker (Tansu)"] = p
+        elif (p.info["name"] or "").startswith("postgres"):
+            found[f"postgres {p.pid}"] = p
+    return found
+
+
+def cpu(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    out = {}
+    for name, p in procs.items():
+        try:
+            t = p.cpu_times()
+            out[name] = t.user + t.system
+        except psutil.Error:
+            pass
+    return out
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,7 +92,14 @@ async def main() -> None:
         await asyncio.sleep(5)
         out = work / "open.json"
         print(f"{args.rate:.0f} reports/s for {args.duration:.0f} s …", flush=True)
-        await wait_process(loadgen(stack, keys_file, out, args.rate, args.duration))
+        gen = loadgen(stack, keys_file, out, args.rate, args.duration)
+        procs = {**{n: psutil.Process(p.pid) for n, p in stack.procs.procs.items()},
+                 "load generator": psutil.Process(gen.pid), **others(stack.bootstrap)}
+        await asyncio.sleep(2)  # the generator makes its reports first
+        before, t0 = cpu(procs), time.monotonic()
+        await asyncio.sleep(args.duration - 2)
+        after, elapsed = cpu(procs), time.monotonic() - t0
+        await wait_process(gen)
         ids = set(json.loads(out.read_text())["accepted"])
         await asyncio.sleep(5)
         at = {t.name: await arrivals(stack.bootstrap, t.name, ids) for t in PATH}
@@ -74,6 +109,15 @@ async def main() -> None:
     rows.append(("end to end (received_at -> national)", "@", PATH[-1].name))
     print(f"\n{len(ids)} reports accepted\n{'hop':58} {'p50 ms':>8} {'p99 ms':>8} {'n':>6}")
     recv = at[PATH[0].name]
+    share: dict[str, float] = {}
+    for name in after:
+        if name in before:
+            key = "PostgreSQL (all processes)" if name.startswith("postgres ") else name
+            share[key] = share.get(key, 0) + (after[name] - before[name]) / elapsed * 100
+    print(f"\nCPU while offered (% of one core; {psutil.cpu_count()} cores):")
+    for name, pct_ in sorted(share.items(), key=lambda x: -x[1]):
+        print(f"  {name:30} {pct_:6.0f} %")
+    print(f"  {'total':30} {sum(share.values()):6.0f} %\n")
     for label, a, b in rows:
         d = [(at[b][i] - (recv["@" + i] if a == "@" else at[a][i])) * 1000
              for i in ids if i in at[b] and (("@" + i) in recv if a == "@" else i in at[a])]

@@ -89,3 +89,18 @@ async def test_intake_sheds_with_503_and_retry_after_while_the_pipeline_is_behin
             assert again.status_code == 503
     finally:
         await res.close()
+
+
+def test_the_limit_is_seconds_of_the_rate_the_pipeline_drains_at():
+    backlog = Backlog(Settings(), limit=3000, seconds=1.0)
+    backlog.drain_per_s = 0.0  # idle: no rate measured yet, a burst is not refused
+    assert backlog.current_limit() == Backlog.FLOOR
+    backlog.drain_per_s = 1500.0
+    assert backlog.current_limit() == 1500
+    backlog.value = 1400
+    assert backlog.retry_after() is None
+    backlog.value = 1600  # more than a second of work queued: shed
+    assert backlog.retry_after() == 1  # (1600 - 750) / 1500, rounded up
+    backlog.drain_per_s = 9000.0  # never above INTAKE_MAX_BACKLOG
+    assert backlog.current_limit() == 3000
+    assert Backlog(Settings(), limit=0, seconds=1.0).current_limit() == 0  # 0: never shed

@@ -35,9 +35,11 @@ class Settings(BaseSettings):
                                          "a larger one is refused (dead-lettered), never retried")
     stage_in_flight: int = Field(default=4, ge=1, description="batches a stage has in flight: "
                                  "the next batch runs while the previous one's outputs are acked")
-    stage_commit_interval_s: float = Field(default=1.0, description="offsets are committed in "
+    stage_commit_interval_s: float = Field(default=0.25, description="offsets are committed in "
                                            "order at most this often (and when idle, on revoke, "
-                                           "on stop)")
+                                           "on stop); intake's load shedding reads the pipeline's "
+                                           "backlog from them, so a longer interval shows a "
+                                           "larger backlog than there is")
     otel_traces_sampler_ratio: float = Field(default=1.0, ge=0, le=1, description="share of new "
                                              "traces sampled; a sampled parent is always followed")
     db_pool_min: int = 1

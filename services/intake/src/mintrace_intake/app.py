@@ -29,7 +29,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     declare(router, [topics.RECEIVED.name], "reports accepted by intake")
     publish_cancel = cancel.publisher(router, res.publisher)
     broker.include_router(router)
-    backlog = Backlog(settings, settings.intake_max_backlog)
+    backlog = Backlog(settings, settings.intake_max_backlog,
+                      seconds=settings.intake_max_backlog_s)
 
     async def publish(reports: list[Received]) -> None:
         # each report starts a trace of its own; the record goes as intake encoded it

@@ -2,8 +2,10 @@
 through every stage, measured as the consumer lag of each stage's group on its input topic
 (end offsets minus committed offsets), polled in the background.
 
-Past `limit`, intake answers 503 with a Retry-After derived from how fast the backlog drains,
-so the pipeline runs at capacity and what was accepted keeps a bounded latency."""
+Past its limit, intake answers 503 with a Retry-After derived from how fast the backlog drains,
+so the pipeline runs at capacity and what was accepted keeps a bounded latency. The limit is the
+smaller of `limit` reports and `seconds` of the rate the pipeline is draining at (never below
+`FLOOR` reports: an idle pipeline has no rate yet, and a burst into it is not refused)."""
 
 import asyncio
 import math
@@ -26,9 +28,12 @@ log = telemetry.get_logger(__name__)
 
 
 class Backlog:
+    FLOOR = 1000
+
     def __init__(self, settings: Settings, limit: int, stages: Sequence[tuple[str, str]] = PIPELINE,
-                 interval_s: float = 0.5) -> None:
+                 interval_s: float = 0.5, seconds: float = 0.0) -> None:
         self.settings, self.limit, self.stages, self.interval = settings, limit, stages, interval_s
+        self.seconds = seconds
         self.value = 0
         self.drain_per_s = 0.0
         self._last_done: tuple[float, int] | None = None
@@ -39,11 +44,19 @@ class Backlog:
         once, and the next poll is up to `interval` away."""
         self.value += reports
 
+    def current_limit(self) -> int:
+        """Reports the pipeline may be behind before intake sheds (0: never shed)."""
+        if self.limit <= 0 or self.seconds <= 0:
+            return self.limit
+        return min(self.limit, max(min(self.FLOOR, self.limit),
+                                   int(self.drain_per_s * self.seconds)))
+
     def retry_after(self) -> int | None:
         """Seconds a producer should wait, or None to accept now."""
-        if self.limit <= 0 or self.value <= self.limit:
+        limit = self.current_limit()
+        if limit <= 0 or self.value <= limit:
             return None
-        excess = self.value - self.limit // 2
+        excess = self.value - limit // 2
         return max(1, min(30, math.ceil(excess / max(self.drain_per_s, 1.0))))
 
     async def measure(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> int:

@@ -20,6 +20,10 @@ class IntakeSettings(Settings):
     intake_max_backlog: int = Field(
         default=3000, description="reports accepted but not yet routed past which intake sheds "
                                   "load (503 with Retry-After); 0 = never shed")
+    intake_max_backlog_s: float = Field(
+        default=1.0, ge=0, description="shed also once the backlog is more than this many "
+        "seconds of the rate the pipeline drains at (never below 1000 reports): what is "
+        "accepted keeps a bounded latency; 0 = only INTAKE_MAX_BACKLOG")
     intake_cancel_window_hours: float = Field(
         default=72.0, gt=0, description="how long after its acceptance a report may be "
                                         "cancelled; later the cancel endpoint answers 409")
