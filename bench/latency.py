@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pipeline import loadgen, pct, wait_process  # noqa: E402
+from pipeline import cpu, loadgen, others, pct, wait_process  # noqa: E402
 
 from mintrace import devstack  # noqa: E402
 from mintrace_common import topics  # noqa: E402
@@ -52,30 +52,6 @@ async def arrivals(bootstrap: str, topic: str, ids: set[str]) -> dict[str, float
     finally:
         await consumer.stop()
     return seen
-
-
-def others(bootstrap: str) -> dict[str, psutil.Process]:
-    """The broker serving `bootstrap` and every PostgreSQL process of the machine."""
-    port = bootstrap.rsplit(":", 1)[1]
-    found: dict[str, psutil.Process] = {}
-    for p in psutil.process_iter(["name", "cmdline"]):
-        cmd = " ".join(p.info["cmdline"] or ())
-        if "tansu" in cmd and f":{port}" in cmd:
-            found["broker (Tansu)"] = p
-        elif (p.info["name"] or "").startswith("postgres"):
-            found[f"postgres {p.pid}"] = p
-    return found
-
-
-def cpu(procs: dict[str, psutil.Process]) -> dict[str, float]:
-    out = {}
-    for name, p in procs.items():
-        try:
-            t = p.cpu_times()
-            out[name] = t.user + t.system
-        except psutil.Error:
-            pass
-    return out
 
 
 async def main() -> None:

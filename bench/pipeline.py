@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -58,9 +59,11 @@ def pct(values: list[float], p: float) -> float | None:
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
-async def raw_hop(bootstrap: str, n: int) -> tuple[float, float]:
+async def raw_hop(bootstrap: str, n: int, broker_us: list[float] | None = None
+                  ) -> tuple[float, float]:
     """msg/s of one aiokafka consumer that decodes, validates and re-produces each message, and
-    its CPU time per message (µs, this process)."""
+    its CPU time per message (µs, this process); the broker's CPU time per message is appended
+    to `broker_us`."""
     src, dst = f"bench.in.{secrets.token_hex(3)}", f"bench.out.{secrets.token_hex(3)}"
     await devstack.create_topics(bootstrap, [(src, 12, -1), (dst, 12, -1)])
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
@@ -75,6 +78,8 @@ async def raw_hop(bootstrap: str, n: int) -> tuple[float, float]:
         batch = await consumer.getmany(timeout_ms=1000, max_records=500)
         if started is None:
             started, cpu0 = time.perf_counter(), time.process_time()
+            broker = {k: p for k, p in others(bootstrap).items() if k.startswith("broker")}
+            broker0 = cpu(broker)
         futures = []
         for records in batch.values():
             for r in records:
@@ -84,10 +89,12 @@ async def raw_hop(bootstrap: str, n: int) -> tuple[float, float]:
         await consumer.commit()
         done += len(futures)
     elapsed = time.perf_counter() - started
-    cpu = time.process_time() - cpu0
+    spent = time.process_time() - cpu0
+    if broker_us is not None:
+        broker_us.append((sum(cpu(broker).values()) - sum(broker0.values())) / n * 1e6)
     await consumer.stop()
     await producer.stop()
-    return n / elapsed, cpu / n * 1e6
+    return n / elapsed, spent / n * 1e6
 
 
 class Kafka:
@@ -159,6 +166,44 @@ def cpu_s(pid: int) -> float:
     return t.user + t.system
 
 
+def others(bootstrap: str) -> dict[str, psutil.Process]:
+    """The broker serving `bootstrap` and every PostgreSQL process of the machine."""
+    port = bootstrap.rsplit(":", 1)[1]
+    found: dict[str, psutil.Process] = {}
+    for p in psutil.process_iter(["name", "cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or ())
+        if "tansu" in cmd and f":{port}" in cmd:
+            found["broker (Tansu)"] = p
+        elif (p.info["name"] or "").startswith("postgres"):
+            found[f"postgres {p.pid}"] = p
+    return found
+
+
+def cpu(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    """CPU seconds so far of each process still running."""
+    out = {}
+    for name, p in procs.items():
+        try:
+            t = p.cpu_times()
+            out[name] = t.user + t.system
+        except psutil.Error:
+            pass
+    return out
+
+
+def cpu_per_report(before: dict[str, float], after: dict[str, float], reports: int
+                   ) -> dict[str, float]:
+    """µs of CPU per report of the broker, PostgreSQL (all its processes) and all of ours."""
+    out = {"broker": 0.0, "postgres": 0.0, "services": 0.0}
+    for name, t in after.items():
+        if name in before:
+            kind = ("broker" if name.startswith("broker") else
+                    "postgres" if name.startswith("postgres ") else "services")
+            out[kind] += (t - before[name]) / max(reports, 1) * 1e6
+    out["all"] = sum(out.values())
+    return out
+
+
 async def time_stage(kafka: "Kafka", metrics_url: str, topic: str, group: str, pid: int,
                      timeout: float = 600) -> tuple[int, float | None, float | None]:
     """Records a just-started stage worked through and its msg/s: from the first poll in which
@@ -190,7 +235,9 @@ async def time_stage(kafka: "Kafka", metrics_url: str, topic: str, group: str, p
 
 
 async def service_hops(stack: devstack.Stack, keys_file: Path, n: int, work: Path) -> dict:
-    """Intake alone, then each consuming service alone on its accumulated input."""
+    """Intake alone, then each consuming service alone on its accumulated input. Intake does
+    not shed here (nothing drains its backlog yet); it is restarted with shedding after."""
+    stack.extra_env["INTAKE_MAX_BACKLOG"] = "0"
     stack.start_services(["intake"])
     pid = stack.procs.procs["intake"].pid
     t0, cpu0 = time.perf_counter(), cpu_s(pid)
@@ -250,15 +297,21 @@ async def end_to_end(stack: devstack.Stack, keys_file: Path, n: int, work: Path,
                      routed: Routed) -> dict:
     out = work / f"e2e-{secrets.token_hex(2)}.json"
     t0 = time.time()
+    procs = {**{k: psutil.Process(p.pid) for k, p in stack.procs.procs.items()},
+             **others(stack.bootstrap)}
+    before = cpu(procs)
     await wait_process(loadgen(stack, keys_file, out, 0, total=n))
     accepted = set(json.loads(out.read_text())["accepted"])
     await routed.until(accepted, 600)
+    await idle(stack.bootstrap, 30)  # alerting's share too
+    spent = cpu_per_report(before, cpu(procs), len(accepted))
     got = [routed.seen[i] for i in accepted if i in routed.seen]
     # from the first receipt to the last routing (not counting the generator's start-up)
     first = min((r for r, _ in got), default=t0)
     last = max((t for _, t in got), default=t0)
     return {"accepted": len(accepted), "routed": len(got),
-            "rate": len(got) / max(last - first, 1e-3), "missing": len(accepted) - len(got)}
+            "rate": len(got) / max(last - first, 1e-3), "missing": len(accepted) - len(got),
+            "cpu_us_per_report": spent}
 
 
 def rss_mb(stack: devstack.Stack) -> dict[str, float]:
@@ -321,13 +374,16 @@ async def main() -> None:
         keys_file = work / "keys.json"
         keys_file.write_text(json.dumps(await devstack.issue_producer_keys(stack.database_url)))
         print(f"reference: raw aiokafka hop, {args.reports} msgs …", flush=True)
-        ref, report["raw_hop_cpu_us"] = await raw_hop(stack.bootstrap, args.reports)
+        broker_us: list[float] = []
+        ref, report["raw_hop_cpu_us"] = await raw_hop(stack.bootstrap, args.reports, broker_us)
         report["raw_hop_per_s"] = ref
         print(f"  {ref:.0f} msg/s\nhops: {args.reports} reports, one service at a time …",
               flush=True)
         hops, cpu_us = await service_hops(stack, keys_file, args.reports, work)
         report["hops_per_s"], report["hops_cpu_us_per_record"] = hops, cpu_us
-        stack.start_services(["supervision", "intake-status"])  # GET status stays current
+        stack.procs.kill("intake", signal.SIGTERM)
+        del stack.extra_env["INTAKE_MAX_BACKLOG"]  # from here on, intake sheds as configured
+        stack.start_services(["intake", "supervision", "intake-status"])
         routed = Routed(stack.bootstrap)
         await routed.start()
         print(f"end to end: {args.reports} reports …", flush=True)
@@ -341,7 +397,8 @@ async def main() -> None:
         print("reference again (the machine is shared), once the pipeline is idle …", flush=True)
         await idle(stack.bootstrap)
         report["raw_hop_again_per_s"], report["raw_hop_again_cpu_us"] = await raw_hop(
-            stack.bootstrap, args.reports)
+            stack.bootstrap, args.reports, broker_us)
+        report["raw_hop_broker_cpu_us"] = sum(broker_us) / len(broker_us)
         ref = report["raw_hop_mean_per_s"] = (report["raw_hop_per_s"]
                                               + report["raw_hop_again_per_s"]) / 2
         await routed.stop()
@@ -366,7 +423,8 @@ async def main() -> None:
     print(f"{'raw aiokafka hop, mean of first and last (msg/s)':44} {ref:10.0f} {1:10.2f}"
           f"   ({report['raw_hop_per_s']:.0f} and {report['raw_hop_again_per_s']:.0f})")
     raw_cpu = (report["raw_hop_cpu_us"] + report["raw_hop_again_cpu_us"]) / 2
-    print(f"{'raw hop CPU per message (µs)':44} {raw_cpu:10.0f} {1:10.2f}")
+    print(f"{'raw hop CPU per message (µs)':44} {raw_cpu:10.0f} {1:10.2f}   (the broker's: "
+          f"{report['raw_hop_broker_cpu_us']:.0f})")
     for name, rate in hops.items():
         print(f"{'hop ' + name + ' (msg/s)':44} {rate or 0:10.0f} {(rate or 0) / ref:10.2f}")
     for name, us in cpu_us.items():
@@ -374,6 +432,11 @@ async def main() -> None:
               f"{raw_cpu / (us or 1e9):10.2f}")
     print(f"{'end to end, intake -> national (reports/s)':44} {e2e['rate']:10.0f} "
           f"{e2e['rate'] / ref:10.2f}")
+    spent = e2e["cpu_us_per_report"]
+    print(f"{'end to end CPU per report, every process (µs)':44} {spent['all']:10.0f}   "
+          f"(broker {spent['broker']:.0f}, PostgreSQL {spent['postgres']:.0f}, "
+          f"services {spent['services']:.0f}; {os.cpu_count()} cores give "
+          f"{os.cpu_count() * 1e6 / max(spent['all'], 1):.0f} reports/s at most)")
     for so in report.get("scale_out", []):
         for k in (1, args.replicas):
             v = so[f"{k}x"]["per_s"] or 0
