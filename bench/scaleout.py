@@ -150,6 +150,7 @@ async def fill(stack: devstack.Stack, kafka: Group, stage: str, n: int,
     before = [name for name, _ in CHAIN[:[s for s, _ in CHAIN].index(stage)]]
     # the backlog is the point: intake must not shed it (it sheds on the pipeline's lag)
     stack.extra_env["INTAKE_MAX_BACKLOG"] = str(10**9)
+    stack.extra_env["INTAKE_MAX_BACKLOG_S"] = "0"
     stack.start_services(["intake", *before])
     await submit(n)
     for name, topic in CHAIN:
@@ -253,12 +254,12 @@ async def main() -> None:
             out = work / f"fill-{time.monotonic_ns()}.json"
             await pipeline.wait_process(pipeline.loadgen(stack, keys_file, out, 0, total=n))
 
-        refs = [await pipeline.raw_hop(stack.bootstrap, args.reports)]
+        refs = [(await pipeline.raw_hop(stack.bootstrap, args.reports))[0]]
         print(f"reference: raw aiokafka hop {refs[0]:.0f} msg/s", flush=True)
         for stage in stages:
             report["stages"].append(await scale_out(stack, stage, pipeline.MODULES[stage],
                                                     args.reports, args.replicas, submit))
-        refs.append(await pipeline.raw_hop(stack.bootstrap, args.reports))
+        refs.append((await pipeline.raw_hop(stack.bootstrap, args.reports))[0])
     ref = report["raw_hop_mean_per_s"] = sum(refs) / 2
     report["raw_hop_per_s"], report["load_at_end"] = refs, os.getloadavg()
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
