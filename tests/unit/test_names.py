@@ -106,3 +106,15 @@ def test_same_party_needs_the_same_country():
     assert same_party("Hanse Magnetics GmbH", "DE", "hanse magnetics", "de")
     assert not same_party("Hanse Magnetics GmbH", "DE", "Hanse Magnetics GmbH", "AT")
     assert not same_party("香港華信貿易有限公司", "HK", LISTED, "CN")
+
+
+def test_a_watchlist_scores_each_party_name_once():
+    wl = Watchlist([("Rosoboron Trading FZE", ["Rosoboron Trade"], "sanctions")], 85)
+    calls: list[str] = []
+    score_once = wl._match
+    wl._match = lambda name: calls.append(name) or score_once(name)
+    first = wl.match("ROSOBORON TRADING F.Z.E.")
+    assert first is not None and first.listed == "Rosoboron Trading FZE"
+    assert wl.match("ROSOBORON TRADING F.Z.E.") is first
+    assert wl.match("Acme Metals GmbH") is None and wl.match("Acme Metals GmbH") is None
+    assert calls == ["ROSOBORON TRADING F.Z.E.", "Acme Metals GmbH"]

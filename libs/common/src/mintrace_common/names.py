@@ -304,14 +304,29 @@ class Hit:
 
 
 class Watchlist:
+    MEMO = 65536  # party names remembered (the same few thousand recur in every batch)
+
     def __init__(self, entries: list[tuple[str, list[str], str]], min_score: float) -> None:
         """`entries`: (name, aliases, reason) per watchlist entry."""
         self.entries, self.min_score = entries, min_score
         self._variants = [(f, phonetic(f), name, variant, reason)
                           for name, aliases, reason in entries for variant in (name, *aliases)
                           for f in (fold(variant),)]
+        self._seen: dict[str, Hit | None] = {}
 
     def match(self, party_name: str) -> Hit | None:
+        """The best-scoring entry at or above `min_score`, if any. Remembered per name: a
+        watchlist does not change (a changed registry makes a new one)."""
+        try:
+            return self._seen[party_name]
+        except KeyError:
+            pass
+        if len(self._seen) >= self.MEMO:
+            self._seen.clear()
+        hit = self._seen[party_name] = self._match(party_name)
+        return hit
+
+    def _match(self, party_name: str) -> Hit | None:
         party = fold(party_name)
         sound = phonetic(party)
         best: tuple[float, int] | None = None
