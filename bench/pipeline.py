@@ -195,13 +195,16 @@ def cpu_per_report(before: dict[str, float], after: dict[str, float], reports: i
                    ) -> dict[str, float]:
     """µs of CPU per report of the broker, PostgreSQL (all its processes) and all of ours."""
     out = {"broker": 0.0, "postgres": 0.0, "services": 0.0}
+    each: dict[str, float] = {}
     for name, t in after.items():
         if name in before:
             kind = ("broker" if name.startswith("broker") else
                     "postgres" if name.startswith("postgres ") else "services")
             out[kind] += (t - before[name]) / max(reports, 1) * 1e6
+            if kind == "services":
+                each[name] = round((t - before[name]) / max(reports, 1) * 1e6)
     out["all"] = sum(out.values())
-    return out
+    return {**out, "each_service": each}
 
 
 async def time_stage(kafka: "Kafka", metrics_url: str, topic: str, group: str, pid: int,
@@ -437,6 +440,8 @@ async def main() -> None:
           f"(broker {spent['broker']:.0f}, PostgreSQL {spent['postgres']:.0f}, "
           f"services {spent['services']:.0f}; {os.cpu_count()} cores give "
           f"{os.cpu_count() * 1e6 / max(spent['all'], 1):.0f} reports/s at most)")
+    print(f"{'':44} {'':10}   services: " + ", ".join(
+        f"{k} {v}" for k, v in sorted(spent["each_service"].items(), key=lambda x: -x[1])))
     for so in report.get("scale_out", []):
         for k in (1, args.replicas):
             v = so[f"{k}x"]["per_s"] or 0
