@@ -2,7 +2,8 @@
 service, the load generator offering `--rate` reports/s in slices of `--slice` s (it makes each
 slice's reports up front) for `--duration` s in all. Every service's RSS is sampled throughout;
 growth is counted from the end of the warm-up (the first `--warmup` s) to the end. Every accepted
-report must reach supervision.national (lost = 0).
+report must reach supervision.national (lost = 0). Per slice, the CPU each accepted report cost
+the broker, PostgreSQL and the services: a cost that grows with the history shows there.
 
     .venv/bin/python bench/soak.py [--rate 3000] [--duration 600] [--slice 30] [--warmup 120]
 """
@@ -17,7 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pipeline import Routed, loadgen, rss_mb, wait_process  # noqa: E402
+import psutil  # noqa: E402
+from pipeline import (Routed, cpu, cpu_per_report, loadgen, others, rss_mb,  # noqa: E402
+                      wait_process)
 
 from mintrace import devstack  # noqa: E402
 
@@ -49,11 +52,21 @@ async def main() -> None:
                 await asyncio.sleep(10)
 
         sampler = asyncio.create_task(sample())
+        procs = {**{k: psutil.Process(p.pid) for k, p in stack.procs.procs.items()},
+                 **others(stack.bootstrap)}
+        slices = []
         n = 0
         while time.monotonic() - t0 < args.duration:
             out = work / f"slice-{n}.json"
+            before = cpu(procs)
             await wait_process(loadgen(stack, keys_file, out, args.rate, args.slice))
             result = json.loads(out.read_text())
+            spent = cpu_per_report(before, cpu(procs), len(result["accepted"]))
+            slices.append({"at_s": round(time.monotonic() - t0), "accepted": len(result["accepted"]),
+                           "cpu_us_per_report": spent})
+            print(f"  slice {n}: {len(result['accepted']) / args.slice:5.0f} accepted/s; CPU per "
+                  f"report µs: broker {spent['broker']:.0f}, PostgreSQL {spent['postgres']:.0f}, "
+                  + ", ".join(f"{k} {v}" for k, v in spent["each_service"].items()), flush=True)
             accepted |= set(result["accepted"])
             for k, v in result["statuses"].items():
                 statuses[k] = statuses.get(k, 0) + v
@@ -72,7 +85,7 @@ async def main() -> None:
     report = {"command": " ".join(["bench/soak.py", *sys.argv[1:]]), "rate": args.rate,
               "duration_s": args.duration, "accepted": len(accepted), "statuses": statuses,
               "lost": lost, "rss_mb_after_warmup": warm, "rss_mb_at_end": end,
-              "growth_pct": growth, "samples": samples}
+              "growth_pct": growth, "slices": slices, "samples": samples}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2))
     print(f"\n{args.rate:.0f} reports/s offered for {args.duration:.0f} s: accepted "
