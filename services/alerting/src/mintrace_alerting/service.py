@@ -7,7 +7,8 @@ working on other conditions run in parallel. A report's facts are recorded once;
 on facts this transaction recorded, and the alerts they raise are stored in the same
 transaction (an outbox: published after the commit, marked once the broker acknowledged)."""
 
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -152,7 +153,14 @@ async def _spikes(uow: AlertingUnitOfWork, new: list[SupervisionRecord], now: da
     if not keys:
         return []
     volumes = await uow.facts.daily_volumes(keys, rules.spike_baseline_days)
-    return [a for v in volumes if (a := R.spike_alert(v, now, rules))]
+    spiking = [v for v in volumes if R.spike_alert(v, now, rules)]
+    if not spiking:
+        return []
+    ids = await uow.facts.day_report_ids([(v.producer_id, v.material, v.type,
+                                           date.fromisoformat(v.day), v.province_code)
+                                          for v in spiking])
+    return [a for v, day_ids in zip(spiking, ids)
+            if (a := R.spike_alert(replace(v, report_ids=day_ids), now, rules))]
 
 
 async def _transfers(uow: AlertingUnitOfWork, new: list[SupervisionRecord]) -> None:

@@ -62,12 +62,19 @@ class Facts:
     async def add(self, facts: list[tuple]) -> set[tuple[str, str]]:
         """Insert facts (R.fact tuples) not seen before; returns the keys this call inserted."""
         rows = await self.conn.fetch(
-            "INSERT INTO alert_facts (producer_id, report_id, facility_id, "
+            "WITH added AS (INSERT INTO alert_facts (producer_id, report_id, facility_id, "
             "province_code, type, material, occurred_at, day, quantity_kg, counterparty_id, "
             "counterparty_report_id, consignee) SELECT * FROM unnest($1::text[], $2::text[], "
             "$3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::date[], "
             "$9::numeric[], $10::text[], $11::text[], $12::text[]) ON CONFLICT DO NOTHING "
-            "RETURNING producer_id, report_id", *[list(c) for c in zip(*facts)])
+            "RETURNING producer_id, report_id, material, type, province_code, day, quantity_kg), "
+            # the daily totals of what this call recorded, in key order (no deadlock)
+            "totals AS (INSERT INTO alert_daily_totals AS t (producer_id, material, type, "
+            "province_code, day, total_kg) SELECT producer_id, material, type, province_code, "
+            "day, sum(quantity_kg) FROM added GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5 "
+            "ON CONFLICT (producer_id, material, type, province_code, day) "
+            "DO UPDATE SET total_kg = t.total_kg + EXCLUDED.total_kg) "
+            "SELECT producer_id, report_id FROM added", *[list(c) for c in zip(*facts)])
         return {(r["producer_id"], r["report_id"]) for r in rows}
 
     async def exports_near(self, groups: list[tuple[str, str, str, str, datetime, datetime]]
@@ -89,23 +96,36 @@ class Facts:
     async def daily_volumes(self, keys: list[tuple[str, str, str, date, str]],
                             baseline_days: int) -> list[R.DailyVolume]:
         """Per (producer, material, type, day, province) with any volume that day in that
-        province: the day's total and report ids there, and the baseline days before it there
-        (a producer's facilities in another province count for that province only)."""
+        province: the day's total, and the baseline days before it there (a producer's
+        facilities in another province count for that province only), from the daily totals.
+        `report_ids` is left empty: `day_report_ids` reads them for the days that need them."""
         rows = await self.conn.fetch(
-            "SELECT k.p, k.m, k.t, k.d, k.prov, today.total, today.ids, base.total AS base_total, "
-            "base.days FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::text[]) "
-            "AS k(p, m, t, d, prov) "
-            "CROSS JOIN LATERAL (SELECT sum(quantity_kg) AS total, "
-            "  array_agg(report_id ORDER BY report_id) AS ids "
-            "  FROM alert_facts f WHERE f.producer_id = k.p AND f.material = k.m AND f.type = k.t "
-            "  AND f.day = k.d AND f.province_code = k.prov) today "
-            "CROSS JOIN LATERAL (SELECT coalesce(sum(quantity_kg), 0) AS total, "
-            "  count(DISTINCT day) AS days FROM alert_facts f WHERE f.producer_id = k.p "
-            "  AND f.material = k.m AND f.type = k.t AND f.day >= k.d - $6::int "
-            "  AND f.day < k.d AND f.province_code = k.prov) base WHERE today.total IS NOT NULL",
+            "SELECT k.p, k.m, k.t, k.d, k.prov, today.total_kg AS total, "
+            "base.total AS base_total, base.days FROM unnest($1::text[], $2::text[], "
+            "$3::text[], $4::date[], $5::text[]) AS k(p, m, t, d, prov) "
+            "JOIN alert_daily_totals today ON today.producer_id = k.p AND today.material = k.m "
+            "AND today.type = k.t AND today.province_code = k.prov AND today.day = k.d "
+            "CROSS JOIN LATERAL (SELECT coalesce(sum(total_kg), 0) AS total, count(*) AS days "
+            "  FROM alert_daily_totals b WHERE b.producer_id = k.p AND b.material = k.m "
+            "  AND b.type = k.t AND b.province_code = k.prov AND b.day >= k.d - $6::int "
+            "  AND b.day < k.d) base",
             *[list(c) for c in zip(*keys)], baseline_days)
         return [R.DailyVolume(r["p"], r["prov"], r["m"], r["t"], r["d"].isoformat(), r["total"],
-                              list(r["ids"]), r["base_total"], r["days"]) for r in rows]
+                              [], r["base_total"], r["days"]) for r in rows]
+
+    async def day_report_ids(self, keys: list[tuple[str, str, str, date, str]]
+                             ) -> list[list[str]]:
+        """Per (producer, material, type, day, province): its report ids that day there."""
+        rows = await self.conn.fetch(
+            "SELECT k.i, array_agg(f.report_id ORDER BY f.report_id) AS ids FROM unnest("
+            "$1::text[], $2::text[], $3::text[], $4::date[], $5::text[]) WITH ORDINALITY "
+            "AS k(p, m, t, d, prov, i) JOIN alert_facts f ON f.producer_id = k.p "
+            "AND f.material = k.m AND f.type = k.t AND f.day = k.d AND f.province_code = k.prov "
+            "GROUP BY k.i", *[list(c) for c in zip(*keys)])
+        out: list[list[str]] = [[] for _ in keys]
+        for r in rows:
+            out[r["i"] - 1] = list(r["ids"])
+        return out
 
 
 class Splits:

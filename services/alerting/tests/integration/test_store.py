@@ -28,7 +28,8 @@ def alerting_db_url(tmp_path_factory):
 async def pool(alerting_db_url):
     p = await db.create_pool(alerting_db_url, 1, 4)
     async with p.acquire() as conn:
-        await conn.execute("TRUNCATE alert_facts, pending_transfers, split_episodes, "
+        await conn.execute("TRUNCATE alert_facts, alert_daily_totals, pending_transfers, "
+                           "split_episodes, "
                            "mass_balance_state, mass_pending, alerts, opening_stocks")
     yield p
     await p.close()
@@ -263,3 +264,16 @@ async def test_the_watchlist_is_rebuilt_only_when_the_registry_changed(pool):
     finally:
         async with pool.acquire() as conn:
             await conn.execute("DELETE FROM watchlist WHERE name LIKE 'Rebuild Test%'")
+
+
+async def test_daily_totals_count_each_fact_once_however_often_it_is_delivered(pool):
+    batch = [output_in("360000", d, 1000 + d) for d in range(3)] + [output_in("430000", 0, 7)]
+    await run(pool, batch)
+    await run(pool, batch[1:])  # a redelivery adds nothing
+    async with pool.acquire() as conn:
+        totals = await conn.fetch("SELECT province_code, day, total_kg FROM alert_daily_totals "
+                                  "ORDER BY province_code, day")
+        facts = await conn.fetch("SELECT province_code, day, sum(quantity_kg) AS total_kg "
+                                 "FROM alert_facts GROUP BY 1, 2 ORDER BY 1, 2")
+    assert [tuple(r) for r in totals] == [tuple(r) for r in facts]
+    assert [r["total_kg"] for r in totals] == [1000, 1001, 1002, 7]

@@ -83,6 +83,12 @@ class FakeFacts:
         return out
 
 
+    async def day_report_ids(self, keys):
+        return [sorted(f["report_id"] for f in self.uow.s.facts.values()
+                       if (f["producer_id"], f["material"], f["type"], f["day"],
+                           f["province_code"]) == k) for k in keys]
+
+
 class FakeSplits:
     def __init__(self, uow):
         self.uow = uow
