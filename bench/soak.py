@@ -5,6 +5,10 @@ growth is counted from the end of the warm-up (the first `--warmup` s) to the en
 report must reach supervision.national (lost = 0). Per slice, the CPU each accepted report cost
 the broker, PostgreSQL and the services: a cost that grows with the history shows there.
 
+`--vacuum` runs VACUUM (ANALYZE) on the database after each slice, as autovacuum would: a
+server with autovacuum off (as this machine's is) keeps every dead row version of the hot,
+often-updated tables, and its plans work from stale statistics.
+
     .venv/bin/python bench/soak.py [--rate 3000] [--duration 600] [--slice 30] [--warmup 120]
 """
 
@@ -18,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import asyncpg  # noqa: E402
 import psutil  # noqa: E402
 from pipeline import (Routed, cpu, cpu_per_report, loadgen, others, rss_mb,  # noqa: E402
                       wait_process)
@@ -32,6 +37,7 @@ async def main() -> None:
     ap.add_argument("--duration", type=float, default=600)
     ap.add_argument("--slice", type=float, default=30)
     ap.add_argument("--warmup", type=float, default=120)
+    ap.add_argument("--vacuum", action="store_true", help="VACUUM (ANALYZE) after each slice")
     ap.add_argument("--json", default=str(Path(__file__).parent / "results" / "soak.json"))
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mintrace-soak-"))
@@ -68,6 +74,12 @@ async def main() -> None:
                   f"report µs: broker {spent['broker']:.0f}, PostgreSQL {spent['postgres']:.0f}, "
                   + ", ".join(f"{k} {v}" for k, v in spent["each_service"].items()), flush=True)
             accepted |= set(result["accepted"])
+            if args.vacuum:
+                conn = await asyncpg.connect(stack.database_url)
+                try:
+                    await conn.execute("VACUUM (ANALYZE)")
+                finally:
+                    await conn.close()
             for k, v in result["statuses"].items():
                 statuses[k] = statuses.get(k, 0) + v
             n += 1
@@ -83,6 +95,7 @@ async def main() -> None:
     end = samples[-1][1]
     growth = {k: (end[k] - warm[k]) / warm[k] * 100 for k in end if k in warm}
     report = {"command": " ".join(["bench/soak.py", *sys.argv[1:]]), "rate": args.rate,
+              "vacuum": args.vacuum,
               "duration_s": args.duration, "accepted": len(accepted), "statuses": statuses,
               "lost": lost, "rss_mb_after_warmup": warm, "rss_mb_at_end": end,
               "growth_pct": growth, "slices": slices, "samples": samples}
