@@ -112,9 +112,8 @@ def producer(s: Settings | None = None, **extra):
 def consumer(*topics: str, s: Settings | None = None, **extra):
     from aiokafka import AIOKafkaConsumer
 
-    s = s or settings()
-    return AIOKafkaConsumer(*topics, **{**kafka_options(s), "enable_auto_commit": False,
-                                        "fetch_max_wait_ms": s.kafka_fetch_max_wait_ms, **extra})
+    return AIOKafkaConsumer(*topics, **{**kafka_options(s or settings()),
+                                        "enable_auto_commit": False, **extra})
 
 
 def admin(s: Settings | None = None):

@@ -24,10 +24,9 @@ class Settings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(
         default=50, ge=0, description="longest a fetch of a group on the reports' path "
         "(topics.REPORT_PATH_GROUPS) waits for records. Apache Kafka answers a waiting fetch as "
-        "soon as records arrive; Tansu (the dev stack's broker) holds it for the whole wait, so "
-        "there each hop's latency grows with it (aiokafka's 500 ms default cost ~130 ms a hop), "
-        "while a shorter wait costs the broker CPU for every idle poll (10 idle consumers: 5 % "
-        "of a core at 500 ms, 40 % at 50 ms, 60 % at 20 ms)")
+        "soon as records arrive; Tansu (the dev stack's broker) holds it, so there a record "
+        "waits about a quarter of this per hop (aiokafka's 500 ms default: ~130 ms), while a "
+        "shorter wait costs the broker CPU for every idle poll (bench/fetch_wait.py)")
     kafka_fetch_max_wait_side_ms: int = Field(
         default=500, ge=0, description="the same for every other group (status projection, "
         "cancellations, licence events): they are idle most of the time")

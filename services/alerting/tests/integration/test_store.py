@@ -10,7 +10,7 @@ from mintrace_common.examples import supervision_record as record
 
 from mintrace import devstack
 from mintrace_alerting import service
-from mintrace_alerting.store import AlertingUnitOfWork
+from mintrace_alerting.store import AlertingUnitOfWork, load_reference
 from mintrace_alerting.config import Rules
 from mintrace_common.names import Watchlist
 from mintrace_common import db
@@ -246,8 +246,6 @@ async def test_volume_spikes_of_a_producer_are_judged_per_province(pool):
 
 
 async def test_the_watchlist_is_rebuilt_only_when_the_registry_changed(pool):
-    from mintrace_alerting.store import load_reference
-
     async with pool.acquire() as conn:
         await conn.execute("DELETE FROM watchlist WHERE name LIKE 'Rebuild Test%'")
     first, _ = await load_reference(pool, 90)

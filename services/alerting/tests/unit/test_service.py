@@ -76,12 +76,10 @@ class FakeFacts:
             base = [f for f in mine if d - timedelta(days=baseline_days) <= f["day"] < d]
             if today:
                 out.append(R.DailyVolume(p, prov, m, t, d.isoformat(),
-                                         sum(f["quantity_kg"] for f in today),
-                                         sorted(f["report_id"] for f in today),
+                                         sum(f["quantity_kg"] for f in today), [],
                                          sum((f["quantity_kg"] for f in base), Decimal(0)),
                                          len({f["day"] for f in base})))
         return out
-
 
     async def day_report_ids(self, keys):
         return [sorted(f["report_id"] for f in self.uow.s.facts.values()
