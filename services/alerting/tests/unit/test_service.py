@@ -307,3 +307,15 @@ async def test_an_input_seen_but_not_settled_still_explains_an_earlier_sale():
     uow.still_settling = set()
     assert await service.sweep_balances(uow, NOW, RULES) == []
     assert uow.s.totals[("JX2-MIN-01", "REO-concentrate")][:2] == [25_000, 15_000]
+
+
+async def test_a_volume_spike_cites_the_reports_of_its_day():
+    uow = FakeAlerting()
+
+    def output(i: int, day: int, kg: int):
+        return record(f"V-{i}", type_="mining_output", material="W", form="ore", usd=None,
+                      kg=str(kg), when=T0 + timedelta(days=day))
+
+    assert await run(uow, [output(d, d, 1000) for d in range(6)]) == []
+    [alert] = await run(uow, [output(10, 7, 2500), output(11, 7, 2500)])
+    assert alert.type == "VOLUME_SPIKE" and alert.report_ids == ["V-10", "V-11"]
